@@ -1,0 +1,2 @@
+//! Aggregate and de-aggregate throughput (criterion).
+fn main() {}

@@ -1,0 +1,155 @@
+//! A record as the application hands it to the producer.
+
+use bytes::Bytes;
+
+use crate::HashKey;
+
+/// Most Unicode characters a partition key may have.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+
+/// One application record: partition key, optional explicit hash key, data.
+///
+/// ```
+/// use kinesis_agg::{HashKey, UserRecord};
+///
+/// let r = UserRecord::new("order-17", "payload").unwrap();
+/// assert_eq!(r.hash_key(), HashKey::from_partition_key("order-17"));
+///
+/// let pinned = r.with_explicit_hash_key(HashKey::MIN);
+/// assert_eq!(pinned.hash_key(), HashKey::MIN);
+/// assert!(UserRecord::new("", "x").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    partition_key: String,
+    explicit_hash_key: Option<HashKey>,
+    data: Bytes,
+}
+
+/// Why a record cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Kinesis needs a partition key of at least one character.
+    #[error("partition key is empty")]
+    EmptyPartitionKey,
+    /// Kinesis accepts at most 256 characters.
+    #[error("partition key has {chars} characters, more than the 256 Kinesis accepts")]
+    PartitionKeyTooLong {
+        /// How many characters the key has.
+        chars: usize,
+    },
+}
+
+impl UserRecord {
+    /// A record routed by the MD5 of its partition key (1 to 256 Unicode characters).
+    pub fn new(
+        partition_key: impl Into<String>,
+        data: impl Into<Bytes>,
+    ) -> Result<Self, RecordError> {
+        let partition_key = partition_key.into();
+        check_partition_key(&partition_key)?;
+        Ok(UserRecord {
+            partition_key,
+            explicit_hash_key: None,
+            data: data.into(),
+        })
+    }
+
+    /// The same record routed by `explicit_hash_key` instead of its partition key.
+    pub fn with_explicit_hash_key(mut self, explicit_hash_key: HashKey) -> Self {
+        self.explicit_hash_key = Some(explicit_hash_key);
+        self
+    }
+
+    /// The partition key.
+    pub fn partition_key(&self) -> &str {
+        &self.partition_key
+    }
+
+    /// The explicit hash key, when one was given.
+    pub fn explicit_hash_key(&self) -> Option<HashKey> {
+        self.explicit_hash_key
+    }
+
+    /// The data.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Where Kinesis routes this record: its explicit hash key, else MD5 of its partition key.
+    pub fn hash_key(&self) -> HashKey {
+        self.explicit_hash_key
+            .unwrap_or_else(|| HashKey::from_partition_key(&self.partition_key))
+    }
+
+    /// What the record counts against Kinesis limits when sent alone: data + partition key bytes.
+    pub fn size(&self) -> usize {
+        self.data.len() + self.partition_key.len()
+    }
+
+    /// The parts: partition key, explicit hash key, data.
+    pub fn into_parts(self) -> (String, Option<HashKey>, Bytes) {
+        (self.partition_key, self.explicit_hash_key, self.data)
+    }
+}
+
+impl std::fmt::Debug for UserRecord {
+    /// Shows the data's length, not its bytes, so logging a large record stays cheap.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("partition_key", &self.partition_key)
+            .field("explicit_hash_key", &self.explicit_hash_key)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
+/// Checks a partition key against the Kinesis rule: 1 to 256 Unicode characters.
+///
+/// ```
+/// assert!(kinesis_agg::check_partition_key(&"é".repeat(256)).is_ok());
+/// assert!(kinesis_agg::check_partition_key(&"é".repeat(257)).is_err());
+/// ```
+pub fn check_partition_key(partition_key: &str) -> Result<(), RecordError> {
+    if partition_key.is_empty() {
+        return Err(RecordError::EmptyPartitionKey);
+    }
+    // Every character takes at least one byte, so a short key needs no counting.
+    if partition_key.len() > MAX_PARTITION_KEY_CHARS {
+        let chars = partition_key.chars().count();
+        if chars > MAX_PARTITION_KEY_CHARS {
+            return Err(RecordError::PartitionKeyTooLong { chars });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_key_length_counts_characters_not_bytes() {
+        assert!(UserRecord::new("k".repeat(256), "").is_ok());
+        assert_eq!(
+            UserRecord::new("k".repeat(257), "").unwrap_err(),
+            RecordError::PartitionKeyTooLong { chars: 257 }
+        );
+        // 256 two-byte characters: 512 bytes, still valid
+        assert!(UserRecord::new("я".repeat(256), "").is_ok());
+        assert_eq!(
+            UserRecord::new("🎉".repeat(257), "").unwrap_err(),
+            RecordError::PartitionKeyTooLong { chars: 257 }
+        );
+        assert_eq!(
+            UserRecord::new("", "").unwrap_err(),
+            RecordError::EmptyPartitionKey
+        );
+    }
+
+    #[test]
+    fn size_is_data_plus_key_bytes() {
+        let r = UserRecord::new("ключ", vec![0u8; 10]).unwrap();
+        assert_eq!(r.size(), 10 + 8);
+    }
+}
