@@ -106,8 +106,7 @@ fn aggregate(map: &ShardMap, records: &[(String, Bytes)]) -> Result<Vec<EncodedR
         .iter()
         .map(|_| Aggregator::new(config))
         .collect::<Result<_, _>>()?;
-    let keys: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
-    let hashes = HashKey::from_partition_keys(&keys);
+    let hashes = HashKey::from_partition_keys(records.iter().map(|(k, _)| k.as_str()));
     let mut out = Vec::new();
     for ((pk, data), hash) in records.iter().zip(hashes) {
         let Some(agg) = open.get_mut(map.shard_of(hash)) else {
@@ -192,17 +191,15 @@ async fn read_back(
             .collect();
         for result in Deaggregator::for_hash_range(*range).deaggregate_batch(data) {
             match result {
-                Deaggregated::Aggregated {
-                    records,
-                    dropped: 0,
-                } => {
+                Deaggregated::Aggregated(aggregate) => {
                     out.extend(
-                        records
-                            .into_iter()
+                        aggregate
+                            .into_records()
                             .map(|r| (r.partition_key.to_string(), r.data)),
                     );
                 }
-                Deaggregated::Aggregated { dropped, .. } => {
+                Deaggregated::Dropped(aggregate) => {
+                    let dropped = aggregate.len();
                     return Err(
                         format!("{dropped} records dropped by the hash range filter").into(),
                     );

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::{Aggregate, HashKey, HashRange, SubRecord};
+use crate::{Aggregate, HashKey, HashRange};
 
 /// What one Kinesis record's data turns into.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,13 +10,30 @@ pub enum Deaggregated {
     /// Not an aggregate (no magic, too short, MD5 mismatch, or a protobuf that does not
     /// parse): the data, unchanged, to deliver as one plain record.
     NotAggregated(Bytes),
-    /// A valid aggregate.
-    Aggregated {
-        /// The user records delivered, in order.
-        records: Vec<SubRecord>,
-        /// User records dropped by the shard hash range filter.
-        dropped: usize,
-    },
+    /// A valid aggregate whose user records are all to be delivered.
+    Aggregated(Aggregate),
+    /// A valid aggregate dropped whole by the shard hash range rule (see [`Deaggregator`]);
+    /// kept so the caller can count and log what was dropped.
+    Dropped(Aggregate),
+}
+
+impl Deaggregated {
+    /// User records this record delivers: 1 for a plain record, the aggregate's size, or 0.
+    pub fn delivered(&self) -> usize {
+        match self {
+            Deaggregated::NotAggregated(_) => 1,
+            Deaggregated::Aggregated(a) => a.len(),
+            Deaggregated::Dropped(_) => 0,
+        }
+    }
+
+    /// User records dropped by the hash range rule.
+    pub fn dropped(&self) -> usize {
+        match self {
+            Deaggregated::Dropped(a) => a.len(),
+            Deaggregated::NotAggregated(_) | Deaggregated::Aggregated(_) => 0,
+        }
+    }
 }
 
 /// De-aggregates Kinesis records, optionally for a known shard hash range.
@@ -25,8 +42,8 @@ pub enum Deaggregated {
 /// a sub-record's effective hash key (its explicit hash key, else MD5 of its partition
 /// key) lies outside the range, the KCL removes the sub-records of that aggregate it had
 /// already accepted and skips the rest, so the whole aggregate is dropped; this type does
-/// the same and reports how many were dropped. (Such aggregates only arise when a
-/// producer packed records for several shards together; a KPL-style producer never does.)
+/// the same and reports it as [`Deaggregated::Dropped`]. (Such aggregates only arise when
+/// a producer packed records of several shards together; a KPL-style producer never does.)
 ///
 /// ```
 /// use kinesis_agg::{Aggregator, Deaggregated, Deaggregator, UserRecord};
@@ -36,15 +53,12 @@ pub enum Deaggregated {
 /// agg.try_add(UserRecord::new("b", "2").unwrap()).unwrap();
 /// let record = agg.finish().unwrap();
 ///
-/// match Deaggregator::new().deaggregate(record.data) {
-///     Deaggregated::Aggregated { records, dropped } => {
-///         assert_eq!(records.len(), 2);
-///         assert_eq!(records[1].partition_key, "b");
-///         assert_eq!(records[1].sub_sequence_number, 1);
-///         assert_eq!(dropped, 0);
-///     }
-///     Deaggregated::NotAggregated(_) => unreachable!(),
-/// }
+/// let Deaggregated::Aggregated(aggregate) = Deaggregator::new().deaggregate(record.data) else {
+///     panic!("an aggregate")
+/// };
+/// let records: Vec<_> = aggregate.records().collect();
+/// assert_eq!(records[1].partition_key, "b");
+/// assert_eq!(records[1].sub_sequence_number, 1);
 /// ```
 #[derive(Copy, Clone, Debug, Default)]
 pub struct Deaggregator {
@@ -70,7 +84,7 @@ impl Deaggregator {
     /// De-aggregates one record's data.
     pub fn deaggregate(&self, data: Bytes) -> Deaggregated {
         let decoded = Aggregate::decode(&data);
-        self.finish(data, decoded)
+        self.classify(data, decoded)
     }
 
     /// De-aggregates many records (a GetRecords response, say), verifying their MD5s
@@ -79,23 +93,15 @@ impl Deaggregator {
         let decoded = Aggregate::decode_many(&data);
         data.into_iter()
             .zip(decoded)
-            .map(|(d, a)| self.finish(d, a))
+            .map(|(d, a)| self.classify(d, a))
             .collect()
     }
 
-    fn finish(&self, data: Bytes, decoded: Option<Aggregate>) -> Deaggregated {
-        let Some(aggregate) = decoded else {
-            return Deaggregated::NotAggregated(data);
-        };
-        match self.range {
-            Some(range) if !all_in_range(&aggregate, range) => Deaggregated::Aggregated {
-                records: Vec::new(),
-                dropped: aggregate.len(),
-            },
-            _ => Deaggregated::Aggregated {
-                records: aggregate.records().collect(),
-                dropped: 0,
-            },
+    fn classify(&self, data: Bytes, decoded: Option<Aggregate>) -> Deaggregated {
+        match (decoded, self.range) {
+            (None, _) => Deaggregated::NotAggregated(data),
+            (Some(a), Some(range)) if !all_in_range(&a, range) => Deaggregated::Dropped(a),
+            (Some(a), _) => Deaggregated::Aggregated(a),
         }
     }
 }
@@ -103,13 +109,13 @@ impl Deaggregator {
 /// Whether every sub-record's effective hash key lies in `range`. A table key that is
 /// not a number in [0, 2^128 - 1] counts as outside (the KCL fails on it likewise).
 fn all_in_range(aggregate: &Aggregate, range: HashRange) -> bool {
-    let pk_hashes = HashKey::from_partition_keys(aggregate.partition_keys());
+    let pk_hashes = HashKey::from_partition_keys(aggregate.partition_keys().iter().map(|k| &**k));
     let ehk_values: Vec<Option<HashKey>> = aggregate
         .explicit_hash_keys()
         .iter()
         .map(|s| HashKey::parse_lenient(s.as_bytes()))
         .collect();
-    aggregate.raw_records().iter().all(|r| {
+    aggregate.raw_records().all(|r| {
         let key = match r.ehk_index {
             Some(i) => ehk_values.get(i).copied().flatten(),
             None => pk_hashes.get(r.pk_index).copied(),

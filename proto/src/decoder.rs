@@ -1,35 +1,30 @@
 //! Zero-copy decoding of aggregated records.
 //!
 //! A record is aggregated only if it starts with the magic, is longer than magic +
-//! MD5, its MD5 matches and its protobuf parses with every required field and every
-//! table index valid. Anything else is not an aggregate and is left to the caller to
-//! pass through unchanged. Partition keys and data of the sub-records are slices of
-//! the input (`Bytes`), never copies.
+//! MD5, its MD5 matches and its protobuf parses with every required field, every
+//! string UTF-8 and every table index valid. Anything else is not an aggregate and is
+//! left to the caller to pass through unchanged. Partition keys and data of the
+//! sub-records are slices of the input (`Bytes`), never copies.
+//!
+//! Fields this format does not know, and known field numbers with an unexpected wire
+//! type, are skipped as unknown fields, as protobuf-java (the KCL) and upb (Python) do.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 
 use crate::md5;
+use crate::parse::{self, RawRecord, RecordIter};
 use crate::wire::{DIGEST_LEN, FRAME_OVERHEAD, MAGIC};
 
-/// A decoded aggregate: its key tables and records, all borrowing the input bytes.
+/// A validated aggregate: its key tables, and its records read lazily from the input.
 #[derive(Clone, Debug)]
 pub struct Aggregate {
     body: Bytes,
     partition_keys: Vec<ByteString>,
     explicit_hash_keys: Vec<ByteString>,
-    records: Vec<RawRecord>,
-}
-
-/// Where one record's fields sit inside the message body (indices already checked).
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct RawRecord {
-    pub(crate) pk_index: usize,
-    pub(crate) ehk_index: Option<usize>,
-    data: (usize, usize),
+    len: usize,
 }
 
 /// One user record out of an aggregate.
@@ -55,6 +50,14 @@ impl std::fmt::Debug for SubRecord {
             .finish()
     }
 }
+
+impl PartialEq for Aggregate {
+    fn eq(&self, other: &Self) -> bool {
+        self.body == other.body
+    }
+}
+
+impl Eq for Aggregate {}
 
 impl Aggregate {
     /// Decodes `data` if it is a valid aggregate; `None` if it must pass through unchanged.
@@ -98,7 +101,7 @@ impl Aggregate {
     }
 
     fn parse(body: Bytes) -> Option<Aggregate> {
-        let layout = parse_message(&body).ok()?;
+        let layout = parse::validate(&body).ok()?;
         let strings = |ranges: Vec<Range<usize>>| -> Option<Vec<ByteString>> {
             ranges
                 .into_iter()
@@ -107,26 +110,26 @@ impl Aggregate {
         };
         let partition_keys = strings(layout.partition_keys)?;
         let explicit_hash_keys = strings(layout.explicit_hash_keys)?;
-        let indices_valid = layout.records.iter().all(|r| {
-            r.pk_index < partition_keys.len()
-                && r.ehk_index.is_none_or(|i| i < explicit_hash_keys.len())
-        });
+        let indices_valid = layout.max_pk_index.is_none_or(|i| i < partition_keys.len())
+            && layout
+                .max_ehk_index
+                .is_none_or(|i| i < explicit_hash_keys.len());
         indices_valid.then_some(Aggregate {
             body,
             partition_keys,
             explicit_hash_keys,
-            records: layout.records,
+            len: layout.records,
         })
     }
 
     /// Number of user records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     /// Whether the aggregate holds no user record.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len == 0
     }
 
     /// The partition key table.
@@ -139,26 +142,102 @@ impl Aggregate {
         &self.explicit_hash_keys
     }
 
-    pub(crate) fn raw_records(&self) -> &[RawRecord] {
-        &self.records
+    /// Where each record's fields sit, in order (already validated).
+    pub(crate) fn raw_records(&self) -> RecordIter<'_> {
+        RecordIter::new(&self.body)
+    }
+
+    fn sub_record(&self, raw: RawRecord, index: usize) -> SubRecord {
+        SubRecord {
+            partition_key: self
+                .partition_keys
+                .get(raw.pk_index)
+                .cloned()
+                .unwrap_or_default(),
+            explicit_hash_key: raw
+                .ehk_index
+                .and_then(|i| self.explicit_hash_keys.get(i).cloned()),
+            data: self.body.slice(raw.data),
+            sub_sequence_number: index as u64,
+        }
     }
 
     /// The user records in order, with sub-sequence numbers 0..n-1 (zero-copy).
-    pub fn records(&self) -> impl ExactSizeIterator<Item = SubRecord> + '_ {
-        self.records.iter().enumerate().map(|(i, r)| SubRecord {
-            partition_key: self
-                .partition_keys
-                .get(r.pk_index)
-                .cloned()
-                .unwrap_or_default(),
-            explicit_hash_key: r
-                .ehk_index
-                .and_then(|i| self.explicit_hash_keys.get(i).cloned()),
-            data: self.body.slice(r.data.0..r.data.1),
-            sub_sequence_number: i as u64,
-        })
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            aggregate: self,
+            raw: self.raw_records(),
+            index: 0,
+        }
+    }
+
+    /// The user records in order, owning the aggregate (zero-copy).
+    pub fn into_records(self) -> IntoRecords {
+        IntoRecords {
+            offset: 0,
+            index: 0,
+            aggregate: self,
+        }
     }
 }
+
+/// The records of an [`Aggregate`]; see [`Aggregate::records`].
+#[derive(Debug)]
+pub struct Records<'a> {
+    aggregate: &'a Aggregate,
+    raw: RecordIter<'a>,
+    index: usize,
+}
+
+impl Iterator for Records<'_> {
+    type Item = SubRecord;
+
+    fn next(&mut self) -> Option<SubRecord> {
+        if self.index >= self.aggregate.len {
+            return None;
+        }
+        let record = self.raw.next()?;
+        self.index += 1;
+        Some(self.aggregate.sub_record(record, self.index - 1))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.aggregate.len - self.index;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Records<'_> {}
+
+/// The records of an [`Aggregate`], by value; see [`Aggregate::into_records`].
+#[derive(Debug)]
+pub struct IntoRecords {
+    aggregate: Aggregate,
+    offset: usize,
+    index: usize,
+}
+
+impl Iterator for IntoRecords {
+    type Item = SubRecord;
+
+    fn next(&mut self) -> Option<SubRecord> {
+        if self.index >= self.aggregate.len {
+            return None;
+        }
+        let mut raw = RecordIter::starting_at(&self.aggregate.body, self.offset);
+        let record = raw.next()?;
+        self.offset = raw.offset();
+        self.index += 1;
+        Some(self.aggregate.sub_record(record, self.index - 1))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.aggregate.len - self.index;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for IntoRecords {}
 
 /// Splits an aggregated record into (protobuf body, MD5 trailer) if it is framed as one.
 fn frame(data: &[u8]) -> Option<(&[u8], [u8; DIGEST_LEN])> {
@@ -168,121 +247,4 @@ fn frame(data: &[u8]) -> Option<(&[u8], [u8; DIGEST_LEN])> {
     let body = data.get(MAGIC.len()..data.len() - DIGEST_LEN)?;
     let digest = data.get(data.len() - DIGEST_LEN..)?.try_into().ok()?;
     Some((body, digest))
-}
-
-/// Offsets of the tables and records of an `AggregatedRecord` message.
-struct Layout {
-    partition_keys: Vec<Range<usize>>,
-    explicit_hash_keys: Vec<Range<usize>>,
-    records: Vec<RawRecord>,
-}
-
-/// Any way a message body fails to be a valid `AggregatedRecord`.
-#[derive(Debug)]
-struct Invalid;
-
-impl From<prost::DecodeError> for Invalid {
-    fn from(_: prost::DecodeError) -> Self {
-        Invalid
-    }
-}
-
-/// A read position in a message body; offsets are relative to the whole body.
-struct Cursor<'a> {
-    rest: &'a [u8],
-    end: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(slice: &'a [u8], end: usize) -> Self {
-        Cursor { rest: slice, end }
-    }
-
-    fn offset(&self) -> usize {
-        self.end - self.rest.len()
-    }
-
-    fn key(&mut self) -> Result<(u32, WireType), Invalid> {
-        Ok(decode_key(&mut self.rest)?)
-    }
-
-    fn varint(&mut self) -> Result<u64, Invalid> {
-        Ok(decode_varint(&mut self.rest)?)
-    }
-
-    /// A length-delimited field's payload, as its range and a cursor over it.
-    fn delimited(&mut self) -> Result<(Range<usize>, Cursor<'a>), Invalid> {
-        let len = usize::try_from(self.varint()?).map_err(|_| Invalid)?;
-        if len > self.rest.len() {
-            return Err(Invalid);
-        }
-        let (inner, rest) = self.rest.split_at(len);
-        self.rest = rest;
-        let end = self.offset();
-        Ok((end - len..end, Cursor::new(inner, end)))
-    }
-
-    fn skip(&mut self, wire_type: WireType, tag: u32) -> Result<(), Invalid> {
-        Ok(skip_field(
-            wire_type,
-            tag,
-            &mut self.rest,
-            DecodeContext::default(),
-        )?)
-    }
-}
-
-fn parse_message(body: &[u8]) -> Result<Layout, Invalid> {
-    let mut layout = Layout {
-        partition_keys: Vec::new(),
-        explicit_hash_keys: Vec::new(),
-        records: Vec::new(),
-    };
-    let mut cur = Cursor::new(body, body.len());
-    while !cur.rest.is_empty() {
-        match cur.key()? {
-            (1, WireType::LengthDelimited) => layout.partition_keys.push(cur.delimited()?.0),
-            (2, WireType::LengthDelimited) => layout.explicit_hash_keys.push(cur.delimited()?.0),
-            (3, WireType::LengthDelimited) => {
-                layout.records.push(parse_record(cur.delimited()?.1)?)
-            }
-            (tag, wire_type) => cur.skip(wire_type, tag)?,
-        }
-    }
-    Ok(layout)
-}
-
-fn parse_record(mut cur: Cursor<'_>) -> Result<RawRecord, Invalid> {
-    let (mut pk, mut ehk, mut data) = (None, None, None);
-    while !cur.rest.is_empty() {
-        match cur.key()? {
-            (1, WireType::Varint) => pk = Some(cur.varint()?),
-            (2, WireType::Varint) => ehk = Some(cur.varint()?),
-            (3, WireType::LengthDelimited) => data = Some(cur.delimited()?.0),
-            (4, WireType::LengthDelimited) => check_tag(cur.delimited()?.1)?,
-            (tag, wire_type) => cur.skip(wire_type, tag)?,
-        }
-    }
-    let index = |v: u64| usize::try_from(v).map_err(|_| Invalid);
-    let data = data.ok_or(Invalid)?;
-    Ok(RawRecord {
-        pk_index: index(pk.ok_or(Invalid)?)?,
-        ehk_index: ehk.map(index).transpose()?,
-        data: (data.start, data.end),
-    })
-}
-
-/// A `Tag` must parse and carry its required key.
-fn check_tag(mut cur: Cursor<'_>) -> Result<(), Invalid> {
-    let mut has_key = false;
-    while !cur.rest.is_empty() {
-        match cur.key()? {
-            (1, WireType::LengthDelimited) => {
-                cur.delimited()?;
-                has_key = true;
-            }
-            (tag, wire_type) => cur.skip(wire_type, tag)?,
-        }
-    }
-    if has_key { Ok(()) } else { Err(Invalid) }
 }

@@ -85,14 +85,13 @@ impl HashKey {
     ///
     /// ```
     /// use kinesis_agg::HashKey;
-    /// let keys = HashKey::from_partition_keys(&["a", "b"]);
+    /// let keys = HashKey::from_partition_keys(["a", "b"]);
     /// assert_eq!(keys, vec![HashKey::from_partition_key("a"), HashKey::from_partition_key("b")]);
     /// ```
-    pub fn from_partition_keys<S: AsRef<str>>(partition_keys: &[S]) -> Vec<HashKey> {
-        let messages: Vec<&[u8]> = partition_keys
-            .iter()
-            .map(|k| k.as_ref().as_bytes())
-            .collect();
+    pub fn from_partition_keys<'a>(
+        partition_keys: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<HashKey> {
+        let messages: Vec<&[u8]> = partition_keys.into_iter().map(str::as_bytes).collect();
         md5::digest_many(&messages)
             .into_iter()
             .map(|d| HashKey(u128::from_be_bytes(d)))
@@ -251,7 +250,7 @@ mod tests {
 
         #[test]
         fn batch_equals_single(keys in proptest::collection::vec(".{0,40}", 0..50)) {
-            let batch = HashKey::from_partition_keys(&keys);
+            let batch = HashKey::from_partition_keys(keys.iter().map(String::as_str));
             for (k, h) in keys.iter().zip(&batch) {
                 prop_assert_eq!(*h, HashKey::from_partition_key(k));
             }

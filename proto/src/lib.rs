@@ -23,9 +23,10 @@
 //! let kinesis_record = agg.finish().unwrap();
 //! assert_eq!(kinesis_record.partition_key, "a");
 //!
-//! let Deaggregated::Aggregated { records, .. } = Deaggregator::new().deaggregate(kinesis_record.data)
+//! let Deaggregated::Aggregated(aggregate) = Deaggregator::new().deaggregate(kinesis_record.data)
 //! else { panic!("not an aggregate") };
-//! assert_eq!(records[2].data, "payload 2");
+//! let third = aggregate.records().nth(2).unwrap();
+//! assert_eq!((third.data.as_ref(), third.sub_sequence_number), (&b"payload 2"[..], 2));
 //! ```
 
 mod aggregator;
@@ -38,6 +39,8 @@ mod hash_range;
 mod key_table;
 mod md5;
 pub mod messages;
+mod parse;
+mod unsealed;
 mod user_record;
 mod wire;
 
@@ -46,9 +49,10 @@ pub use config::{
     AggregatorConfig, ConfigError, DEFAULT_MAX_COUNT, DEFAULT_MAX_SIZE, MAX_MAX_SIZE, SingleRecord,
 };
 pub use deaggregator::{Deaggregated, Deaggregator};
-pub use decoder::{Aggregate, SubRecord};
+pub use decoder::{Aggregate, IntoRecords, Records, SubRecord};
 pub use encoded::EncodedRecord;
 pub use hash_key::{HashKey, HashKeyError};
 pub use hash_range::{HashRange, HashRangeError};
+pub use unsealed::Unsealed;
 pub use user_record::{MAX_PARTITION_KEY_CHARS, RecordError, UserRecord, check_partition_key};
 pub use wire::{AGGREGATE_PARTITION_KEY, DIGEST_LEN, FRAME_OVERHEAD, MAGIC};

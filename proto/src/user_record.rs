@@ -82,6 +82,31 @@ impl UserRecord {
             .unwrap_or_else(|| HashKey::from_partition_key(&self.partition_key))
     }
 
+    /// The hash keys of many records, in order: explicit hash keys where given, the others'
+    /// partition keys hashed together in SIMD lanes.
+    ///
+    /// ```
+    /// use kinesis_agg::{HashKey, UserRecord};
+    /// let records = [
+    ///     UserRecord::new("a", "1").unwrap(),
+    ///     UserRecord::new("b", "2").unwrap().with_explicit_hash_key(HashKey::new(9)),
+    /// ];
+    /// assert_eq!(UserRecord::hash_keys(&records), vec![records[0].hash_key(), HashKey::new(9)]);
+    /// ```
+    pub fn hash_keys(records: &[UserRecord]) -> Vec<HashKey> {
+        let hashed = records.iter().filter(|r| r.explicit_hash_key.is_none());
+        let mut md5s =
+            HashKey::from_partition_keys(hashed.map(UserRecord::partition_key)).into_iter();
+        records
+            .iter()
+            .map(|r| {
+                r.explicit_hash_key
+                    .or_else(|| md5s.next())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// What the record counts against Kinesis limits when sent alone: data + partition key bytes.
     pub fn size(&self) -> usize {
         self.data.len() + self.partition_key.len()
@@ -145,6 +170,23 @@ mod tests {
             UserRecord::new("", "").unwrap_err(),
             RecordError::EmptyPartitionKey
         );
+    }
+
+    #[test]
+    fn batch_hash_keys_mix_explicit_and_md5() {
+        let records: Vec<UserRecord> = (0..20)
+            .map(|i| {
+                let r = UserRecord::new(format!("k{i}"), "").unwrap();
+                if i % 3 == 0 {
+                    r.with_explicit_hash_key(HashKey::new(i))
+                } else {
+                    r
+                }
+            })
+            .collect();
+        let want: Vec<HashKey> = records.iter().map(UserRecord::hash_key).collect();
+        assert_eq!(UserRecord::hash_keys(&records), want);
+        assert!(UserRecord::hash_keys(&[]).is_empty());
     }
 
     #[test]

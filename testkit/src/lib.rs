@@ -19,6 +19,7 @@
 
 mod clients;
 mod local_aws;
+pub mod rng;
 pub mod streams;
 pub mod workload;
 

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use crate::rng::Rng;
+
 /// A list of user records (partition key, data); data are slices of one buffer.
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -155,11 +157,11 @@ const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 /// assert!(w.records.iter().all(|(_, d)| d.len() == 1024));
 /// ```
 pub fn generate(shape: Shape, count: usize, seed: u64) -> Workload {
-    let mut rng = SplitMix(seed);
+    let mut rng = Rng::new(seed);
     let len = shape.payload_len();
     let mut data = vec![0u8; len * count];
     for chunk in data.chunks_mut(8) {
-        let v = rng.next().to_le_bytes();
+        let v = rng.next_u64().to_le_bytes();
         chunk.copy_from_slice(v.get(..chunk.len()).unwrap_or_default());
     }
     let data = Bytes::from(data);
@@ -182,7 +184,7 @@ pub fn generate(shape: Shape, count: usize, seed: u64) -> Workload {
     }
 }
 
-fn random_key(rng: &mut SplitMix, n: usize) -> String {
+fn random_key(rng: &mut Rng, n: usize) -> String {
     (0..n)
         .map(|_| {
             ALPHABET
@@ -190,23 +192,6 @@ fn random_key(rng: &mut SplitMix, n: usize) -> String {
                 .map_or('A', |&b| char::from(b))
         })
         .collect()
-}
-
-/// SplitMix64: a tiny deterministic generator for reproducible workloads.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[cfg(test)]
