@@ -81,24 +81,27 @@ fn bench(workload: &testkit::workload::Workload, runs: usize) -> Result<(), Erro
     let (aggregates, expected) = (sink.kept, sink.checksum);
     let data: Vec<Bytes> = aggregates.iter().map(|a| a.data.clone()).collect();
 
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let [mut agg, mut agg_each, mut deagg, mut deagg_single] = [(); 4].map(|()| Vec::new());
     for _ in 0..runs {
-        for (i, sealing) in [Sealing::PerRequest, Sealing::Each].into_iter().enumerate() {
+        for (times, sealing) in [
+            (&mut agg, Sealing::PerRequest),
+            (&mut agg_each, Sealing::Each),
+        ] {
             let input = user_records(&workload.records);
             let mut sink = Sink::streaming();
             let started = Instant::now();
             aggregate(input, &mut sink, sealing)?;
-            times[i].push(started.elapsed().as_secs_f64());
+            times.push(started.elapsed().as_secs_f64());
             if sink.checksum != expected {
                 return Err("a timed run produced different aggregates".into());
             }
         }
         let started = Instant::now();
         let delivered = deaggregate(&data, true);
-        times[2].push(started.elapsed().as_secs_f64());
+        deagg.push(started.elapsed().as_secs_f64());
         let started = Instant::now();
         let delivered_single = deaggregate(&data, false);
-        times[3].push(started.elapsed().as_secs_f64());
+        deagg_single.push(started.elapsed().as_secs_f64());
         if delivered != n || delivered_single != n {
             return Err(
                 format!("de-aggregated {delivered}/{delivered_single} of {n} records").into(),
@@ -120,12 +123,12 @@ fn bench(workload: &testkit::workload::Workload, runs: usize) -> Result<(), Erro
             .collect::<String>()
     };
     let ops = [
-        "aggregate",
-        "aggregate_seal_each",
-        "deaggregate",
-        "deaggregate_single",
+        ("aggregate", agg),
+        ("aggregate_seal_each", agg_each),
+        ("deaggregate", deagg),
+        ("deaggregate_single", deagg_single),
     ];
-    for (op, times) in ops.into_iter().zip(times) {
+    for (op, times) in ops {
         let median = median(&times);
         println!(
             "{}",

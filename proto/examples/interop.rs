@@ -52,17 +52,22 @@ const KEY_CHARS: [&str; 3] = [
 ];
 
 fn random_key(rng: &mut Rng) -> String {
-    let chars: Vec<char> = KEY_CHARS[rng.below(KEY_CHARS.len())].chars().collect();
+    let chars: Vec<char> = rng
+        .pick(&KEY_CHARS)
+        .copied()
+        .unwrap_or("k")
+        .chars()
+        .collect();
     let len = if rng.chance(5) {
         256
     } else {
         1 + rng.below(24)
     };
-    (0..len).map(|_| chars[rng.below(chars.len())]).collect()
+    (0..len).filter_map(|_| rng.pick(&chars).copied()).collect()
 }
 
 fn random_record(rng: &mut Rng, keys: &[String]) -> Result<UserRecord, Error> {
-    let key = keys[rng.below(keys.len())].clone();
+    let key = rng.pick(keys).cloned().unwrap_or_else(|| "k".to_owned());
     let len = match rng.below(10) {
         0 => 0,
         1 => 2000 + rng.below(20_000),
@@ -84,7 +89,12 @@ fn emit(dir: &Path) -> Result<String, Error> {
     let mut manifest = Vec::new();
     for case in 0..40 {
         let config = AggregatorConfig {
-            max_size: [512, 4096, 51_200, kinesis_agg::DEFAULT_MAX_SIZE][case % 4],
+            max_size: match case % 4 {
+                0 => 512,
+                1 => 4096,
+                2 => 51_200,
+                _ => kinesis_agg::DEFAULT_MAX_SIZE,
+            },
             max_count: if case % 5 == 0 {
                 7
             } else {

@@ -349,15 +349,20 @@ impl RecordHeader {
 
     fn varint(&mut self, mut v: u64) {
         while v >= 0x80 {
-            self.push((v as u8) | 0x80);
+            self.push(low7(v) | 0x80);
             v >>= 7;
         }
-        self.push(v as u8);
+        self.push(low7(v));
     }
 
     fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or_default()
     }
+}
+
+/// The low seven bits of `v`.
+fn low7(v: u64) -> u8 {
+    u8::try_from(v & 0x7f).unwrap_or(0)
 }
 
 /// Size of an aggregated record whose protobuf message is `proto_len` bytes, counted as

@@ -1,5 +1,12 @@
 //! Property tests: encode -> decode is the identity, the running size is exact, and the
 //! decoder never panics and agrees with prost on what it accepts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)] // test code: a broken expectation panics
 
 use bytes::Bytes;
 use kinesis_agg::messages::AggregatedRecord;

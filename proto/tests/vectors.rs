@@ -2,6 +2,13 @@
 //! decodes exactly as its `.json` says, and our encoder reproduces the aggregated bytes.
 //!
 //! The vectors are a copy of `shared/vectors/`; `.ci/run` checks the copy is current.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)] // test code: a broken expectation panics
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -31,7 +31,12 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        (self.next_u64() % n as u64) as usize
+        usize::try_from(self.next_u64() % n as u64).unwrap_or(0)
+    }
+
+    /// A random element of `items` (`None` when it is empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(items.len()))
     }
 
     /// `n` random bytes.

@@ -93,8 +93,7 @@ pub async fn read_shard(
         .send()
         .await
         .map_err(sdk("GetShardIterator"))?
-        .shard_iterator
-        .map(String::from);
+        .shard_iterator;
     let mut records = Vec::new();
     while let Some(it) = iterator {
         let page = client

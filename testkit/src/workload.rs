@@ -195,6 +195,7 @@ fn random_key(rng: &mut Rng, n: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

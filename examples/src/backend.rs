@@ -1,4 +1,4 @@
-//! Shared plumbing of the examples: where the AWS APIs come from.
+//! Where the AWS APIs come from.
 //!
 //! With no AWS configured the examples start the embedded local servers (`testkit`);
 //! with an endpoint or credentials in the environment they use the standard AWS
