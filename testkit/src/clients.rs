@@ -23,6 +23,14 @@ pub fn sdk_config(endpoint: &str) -> SdkConfig {
         .build()
 }
 
+/// [`sdk_config`] with the SDK's own retries turned off: every fault reaches the caller.
+pub fn sdk_config_without_retries(endpoint: &str) -> SdkConfig {
+    sdk_config(endpoint)
+        .into_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build()
+}
+
 /// A Kinesis client for the server at `endpoint`.
 pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(&sdk_config(endpoint))

@@ -4,6 +4,8 @@
 //! - [`LocalAws`] starts a Kinesis API server (`ferrokinesis`) and a DynamoDB API server
 //!   (`dynoxide`) on 127.0.0.1 ephemeral ports, on a thread of their own, and hands out
 //!   `aws-sdk-kinesis` / `aws-sdk-dynamodb` clients configured for them.
+//! - [`FaultProxy`] sits between a real client and a real server and injects faults by
+//!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries.
 //! - [`streams`] has small helpers around the real SDK (create a stream and wait until
 //!   it is active, read a whole shard).
 //! - [`workload`] reads the `AGGW` workload files of `shared/bench/gen_workloads.py`
@@ -17,11 +19,19 @@
 //! # Ok(()) }
 //! ```
 
+mod background;
 mod clients;
+mod entry_faults;
+mod fault_proxy;
+mod faults;
 mod local_aws;
 pub mod rng;
 pub mod streams;
 pub mod workload;
 
-pub use clients::{REGION, dynamodb_client, kinesis_client, sdk_config};
+pub use clients::{
+    REGION, dynamodb_client, kinesis_client, sdk_config, sdk_config_without_retries,
+};
+pub use fault_proxy::FaultProxy;
+pub use faults::{Fault, Rule};
 pub use local_aws::{LocalAws, LocalAwsError, LocalAwsOptions, serve};

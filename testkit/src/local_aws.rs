@@ -2,11 +2,12 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::thread::JoinHandle;
 
 use ferrokinesis::store::StoreOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::background::Background;
 
 /// Largest request body the embedded Kinesis server accepts.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
@@ -67,8 +68,8 @@ pub enum LocalAwsError {
     /// The DynamoDB server could not create its in-memory database.
     #[error("cannot create the in-memory DynamoDB database: {0}")]
     Database(String),
-    /// The server thread could not be started or stopped before reporting its ports.
-    #[error("the server thread failed: {0}")]
+    /// The server thread could not be started, or failed before reporting its ports.
+    #[error("the local servers failed to start: {0}")]
     Thread(String),
 }
 
@@ -85,8 +86,7 @@ pub enum LocalAwsError {
 pub struct LocalAws {
     kinesis_addr: SocketAddr,
     dynamodb_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: Background,
 }
 
 impl LocalAws {
@@ -98,20 +98,25 @@ impl LocalAws {
     /// Starts both servers on a thread and runtime of their own, so the caller's runtime
     /// (paused clocks included) never stalls them.
     pub async fn start_with(options: LocalAwsOptions) -> Result<LocalAws, LocalAwsError> {
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("local-aws".into())
-            .spawn(move || run_thread(options, ready_tx, stop_rx))
-            .map_err(|e| LocalAwsError::Thread(e.to_string()))?;
-        let (kinesis_addr, dynamodb_addr) = ready_rx
-            .await
-            .map_err(|_| LocalAwsError::Thread("exited before listening".into()))??;
+        let (server, (kinesis_addr, dynamodb_addr)) = Background::spawn("local-aws", move |stop| {
+            Box::pin(async move {
+                let (kinesis, dynamodb) = bind(&options).await.map_err(|e| e.to_string())?;
+                let addrs = (local_addr(&kinesis), local_addr(&dynamodb));
+                let serve = async move {
+                    let _ = serve(options, kinesis, dynamodb, async {
+                        let _ = stop.await;
+                    })
+                    .await;
+                };
+                Ok((addrs, serve))
+            })
+        })
+        .await
+        .map_err(LocalAwsError::Thread)?;
         Ok(LocalAws {
             kinesis_addr,
             dynamodb_addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            server,
         })
     }
 
@@ -146,63 +151,9 @@ impl LocalAws {
     }
 
     /// Stops the servers and waits for their thread to end.
-    pub fn shutdown(mut self) {
-        self.signal_stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn shutdown(self) {
+        self.server.shutdown();
     }
-
-    fn signal_stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for LocalAws {
-    /// Signals the servers to stop without waiting (idle client connections may hold the
-    /// graceful shutdown for a while; the thread finishes on its own).
-    fn drop(&mut self) {
-        self.signal_stop();
-    }
-}
-
-type Ready = Result<(SocketAddr, SocketAddr), LocalAwsError>;
-
-fn run_thread(
-    options: LocalAwsOptions,
-    ready: oneshot::Sender<Ready>,
-    stop: oneshot::Receiver<()>,
-) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("local-aws-worker")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(LocalAwsError::Thread(e.to_string())));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let listeners = match bind(&options).await {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let addrs = (local_addr(&listeners.0), local_addr(&listeners.1));
-        let served = serve(options, listeners.0, listeners.1, async {
-            let _ = stop.await;
-        });
-        let _ = ready.send(Ok(addrs));
-        let _ = served.await;
-    });
-    runtime.shutdown_background();
 }
 
 fn local_addr(listener: &TcpListener) -> SocketAddr {

@@ -1,0 +1,215 @@
+//! The fault proxy between the real SDK and the real servers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use testkit::{Fault, FaultProxy, LocalAws, Rule, sdk_config_without_retries, streams};
+
+fn entries(n: usize) -> Vec<PutRecordsRequestEntry> {
+    (0..n)
+        .map(|i| {
+            PutRecordsRequestEntry::builder()
+                .partition_key(format!("k{i}"))
+                .data(Blob::new(format!("v{i}")))
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn setup() -> (LocalAws, FaultProxy, aws_sdk_kinesis::Client) {
+    let aws = LocalAws::start().await.unwrap();
+    streams::create_stream(&aws.kinesis_client(), "s", 2)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
+    let client = aws_sdk_kinesis::Client::new(&sdk_config_without_retries(&proxy.endpoint()));
+    (aws, proxy, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_through_without_rules() {
+    let (aws, proxy, client) = setup().await;
+    let out = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failed_record_count(), Some(0));
+    assert_eq!(
+        streams::read_stream(&aws.kinesis_client(), "s")
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+    assert_eq!(proxy.requests(), 1);
+    assert_eq!(proxy.faults_injected(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_errors_reach_the_client_and_nothing_is_written() {
+    let (aws, proxy, client) = setup().await;
+    proxy.set_rules(vec![
+        Rule::new(Fault::kinesis_throttled())
+            .on("PutRecords")
+            .at_most(1),
+    ]);
+    let err = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(5)))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.into_service_error()
+            .is_provisioned_throughput_exceeded_exception()
+    );
+    // Other operations pass.
+    client.list_shards().stream_name("s").send().await.unwrap();
+    proxy.set_rules(vec![Rule::new(Fault::internal_failure())]);
+    let err = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(5)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err),
+        Some("InternalFailure")
+    );
+    assert!(
+        streams::read_stream(&aws.kinesis_client(), "s")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(proxy.faults_injected(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_after_forward_are_ambiguous_to_the_client() {
+    let (aws, proxy, client) = setup().await;
+    proxy.set_rules(vec![
+        Rule::new(Fault::Reset).at_most(1),
+        Rule::new(Fault::ResetAfterForward).at_most(1),
+    ]);
+    let before = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(3)))
+        .send()
+        .await;
+    assert!(before.is_err(), "reset before forwarding fails the call");
+    let after = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(4)))
+        .send()
+        .await;
+    assert!(after.is_err(), "reset after forwarding fails the call too");
+    // ...but only the second one was written.
+    assert_eq!(
+        streams::read_stream(&aws.kinesis_client(), "s")
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_entries_are_not_written_and_are_reported_in_place() {
+    let (aws, proxy, client) = setup().await;
+    proxy.set_rules(vec![Rule::new(Fault::fail_entries(0.5, "InternalFailure"))]);
+    let out = client
+        .put_records()
+        .stream_name("s")
+        .set_records(Some(entries(200)))
+        .send()
+        .await
+        .unwrap();
+    let failed: Vec<usize> = out
+        .records()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.error_code().is_some())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(out.records().len(), 200);
+    assert_eq!(out.failed_record_count(), Some(failed.len() as i32));
+    assert!((50..150).contains(&failed.len()), "{} failed", failed.len());
+    assert!(
+        out.records()
+            .iter()
+            .filter(|r| r.error_code().is_some())
+            .all(|r| r.error_code() == Some("InternalFailure"))
+    );
+    let mut written: Vec<String> = streams::read_stream(&aws.kinesis_client(), "s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| String::from_utf8(r.data().as_ref().to_vec()).unwrap())
+        .collect();
+    written.sort();
+    let mut expected: Vec<String> = (0..200)
+        .filter(|i| !failed.contains(i))
+        .map(|i| format!("v{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    // The successful entries carry the sequence numbers the server gave them.
+    assert!(
+        out.records()
+            .iter()
+            .filter(|r| r.error_code().is_none())
+            .all(|r| r.sequence_number().is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_holds_requests_until_resumed_and_delay_delays() {
+    let (_aws, proxy, client) = setup().await;
+    proxy.stall();
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.list_shards().stream_name("s").send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "a stalled request must not complete");
+    proxy.resume();
+    call.await.unwrap().unwrap();
+
+    proxy.set_rules(vec![Rule::new(Fault::Delay(Duration::from_millis(200)))]);
+    let started = Instant::now();
+    client.list_shards().stream_name("s").send().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_faults() {
+    let aws = LocalAws::start().await.unwrap();
+    let proxy = FaultProxy::start(aws.dynamodb_addr()).await.unwrap();
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config_without_retries(&proxy.endpoint()));
+    proxy.set_rules(vec![
+        Rule::new(Fault::dynamodb_throttled()).on("ListTables"),
+    ]);
+    let err = db.list_tables().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&err),
+        Some("ProvisionedThroughputExceededException")
+    );
+    proxy.clear();
+    db.list_tables().send().await.unwrap();
+}
