@@ -76,6 +76,29 @@ pub enum AddError {
     },
 }
 
+/// Why [`Aggregator::try_add_ref`] did not take a record.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The aggregate is full: finish it and add again.
+    #[error("the aggregate is full")]
+    Full,
+    /// The record alone is larger than `max_size`.
+    #[error("record of {size} bytes can never fit in a record of at most {limit} bytes")]
+    TooLarge {
+        /// Its size when emitted alone.
+        size: usize,
+        /// The configured `max_size`.
+        limit: usize,
+    },
+}
+
+impl Refusal {
+    /// Whether the same record can be added after the aggregate is finished.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Refusal::Full)
+    }
+}
+
 impl AddError {
     /// Whether adding the same record can succeed later (after the aggregate is finished).
     pub fn is_retryable(&self) -> bool {
@@ -158,22 +181,43 @@ impl Aggregator {
     /// Adds `record`, or hands it back: [`AddError::Full`] when it does not fit beside
     /// what is held, [`AddError::TooLarge`] when it cannot fit even alone.
     pub fn try_add(&mut self, record: UserRecord) -> Result<(), AddError> {
-        let alone = self.alone_size(&record);
-        if alone > self.config.max_size {
-            return Err(AddError::TooLarge {
+        match self.try_add_ref(&record) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Full) => Err(AddError::Full(record)),
+            Err(Refusal::TooLarge { size, limit }) => Err(AddError::TooLarge {
                 record,
+                size,
+                limit,
+            }),
+        }
+    }
+
+    /// Adds a copy of `record` (its data is shared, not copied), leaving the caller its
+    /// record: a producer keeps each user record to complete or retry it.
+    ///
+    /// ```
+    /// use kinesis_agg::{Aggregator, AggregatorConfig, Refusal, UserRecord};
+    /// let mut agg = Aggregator::new(AggregatorConfig { max_count: 1, ..Default::default() }).unwrap();
+    /// let r = UserRecord::new("k", "v").unwrap();
+    /// assert_eq!(agg.try_add_ref(&r), Ok(()));
+    /// assert_eq!(agg.try_add_ref(&r), Err(Refusal::Full));
+    /// ```
+    pub fn try_add_ref(&mut self, record: &UserRecord) -> Result<(), Refusal> {
+        let alone = self.alone_size(record);
+        if alone > self.config.max_size {
+            return Err(Refusal::TooLarge {
                 size: alone,
                 limit: self.config.max_size,
             });
         }
         if self.records.len() as u64 >= self.config.max_count {
-            return Err(AddError::Full(record));
+            return Err(Refusal::Full);
         }
-        let placement = self.place(&record);
+        let placement = self.place(record);
         if !self.is_empty()
             && aggregated_size(self.proto_len() + placement.added) > self.config.max_size
         {
-            return Err(AddError::Full(record));
+            return Err(Refusal::Full);
         }
         self.apply(record, placement);
         Ok(())
@@ -270,11 +314,11 @@ impl Aggregator {
         }
     }
 
-    fn apply(&mut self, record: UserRecord, placement: Placement) {
-        let (partition_key, explicit_hash_key, data) = record.into_parts();
+    fn apply(&mut self, record: &UserRecord, placement: Placement) {
+        let data = record.data().clone();
         let pk_index = match placement.pk {
             Lookup::Found(i) => i,
-            Lookup::Missing(hash) => self.partition_keys.insert(&partition_key, hash),
+            Lookup::Missing(hash) => self.partition_keys.insert(record.partition_key(), hash),
         };
         let ehk_index = match placement.ehk {
             None => None,
@@ -292,7 +336,10 @@ impl Aggregator {
             data,
         });
         if self.first.is_none() {
-            self.first = Some((partition_key, explicit_hash_key));
+            self.first = Some((
+                record.partition_key().to_owned(),
+                record.explicit_hash_key(),
+            ));
         }
     }
 

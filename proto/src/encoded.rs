@@ -25,6 +25,26 @@ pub struct EncodedRecord {
 }
 
 impl EncodedRecord {
+    /// One user record sent on its own, raw (no aggregation), with its hash key as the
+    /// explicit hash key, as the KPL sends a record that is not aggregated.
+    ///
+    /// ```
+    /// use kinesis_agg::{EncodedRecord, UserRecord};
+    /// let r = EncodedRecord::single(UserRecord::new("k", "data").unwrap());
+    /// assert_eq!((r.partition_key.as_str(), r.user_records, r.aggregated), ("k", 1, false));
+    /// ```
+    pub fn single(record: crate::UserRecord) -> EncodedRecord {
+        let explicit_hash_key = record.hash_key();
+        let (partition_key, _, data) = record.into_parts();
+        EncodedRecord {
+            partition_key,
+            explicit_hash_key,
+            data,
+            user_records: 1,
+            aggregated: false,
+        }
+    }
+
     /// What Kinesis counts against its record and request limits: data + partition key bytes.
     ///
     /// ```

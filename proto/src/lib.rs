@@ -44,7 +44,7 @@ mod unsealed;
 mod user_record;
 mod wire;
 
-pub use aggregator::{AddError, Aggregator};
+pub use aggregator::{AddError, Aggregator, Refusal};
 pub use config::{
     AggregatorConfig, ConfigError, DEFAULT_MAX_COUNT, DEFAULT_MAX_SIZE, MAX_MAX_SIZE, SingleRecord,
 };

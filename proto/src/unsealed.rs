@@ -134,6 +134,13 @@ impl Unsealed {
     }
 }
 
+impl From<EncodedRecord> for Unsealed {
+    /// A finished record that needs no sealing (raw, or already sealed).
+    fn from(record: EncodedRecord) -> Self {
+        Unsealed(Kind::Raw(record))
+    }
+}
+
 fn sealed(explicit_hash_key: HashKey, body: Vec<u8>, user_records: usize) -> EncodedRecord {
     EncodedRecord {
         partition_key: AGGREGATE_PARTITION_KEY.to_owned(),
