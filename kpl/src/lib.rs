@@ -1,10 +1,38 @@
-//! The Kinesis producer library (KPL equivalent).
+//! The Kinesis producer library (KPL equivalent), in process.
 //!
-//! This crate is being built; today it re-exports the aggregation format it builds on.
-//!
-//! ```
-//! let record = kpl::agg::UserRecord::new("key", "data").unwrap();
-//! assert_eq!(record.size(), 7);
-//! ```
+//! Work in progress.
 
+// A `PutError` carries the record back by design (nothing is lost with an error); it is
+// larger than clippy likes for an `Err`, and boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+mod aggregation;
+mod budget;
+mod collector;
+mod config;
+mod driver;
+mod error;
+mod handle;
+mod limiter;
+mod listing;
+mod metrics;
+mod pending;
+mod producer;
+mod record;
+mod refresh;
+mod retrier;
+mod sender;
+mod shard_map;
+#[cfg(test)]
+mod testing;
+mod validate;
+
+pub use config::{
+    ConfigError, ENV_PREFIX, MetricsGranularity, MetricsLevel, Ordering, ProducerConfig,
+};
+pub use error::{ErrorCode, PutError, PutErrorKind, ValidationError};
+pub use handle::PutHandle;
 pub use kinesis_agg as agg;
+pub use metrics::names as metric_names;
+pub use producer::{Outstanding, Producer, ShutdownReport};
+pub use record::{Attempt, AttemptError, PutResult, Record};

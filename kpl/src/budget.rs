@@ -1,0 +1,132 @@
+//! Backpressure: the outstanding records and bytes of a producer, bounded. A permit is
+//! taken before a record enters the pipeline and given back when it completes (written or
+//! failed), so memory stays bounded however slow Kinesis is.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// The bounds and what is in use.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    max_records: usize,
+    max_bytes: usize,
+    used: Mutex<Used>,
+    freed: Notify,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Used {
+    pub(crate) records: usize,
+    pub(crate) bytes: usize,
+}
+
+/// One record's share of the budget, returned when dropped.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max_records: usize, max_bytes: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            max_records,
+            max_bytes,
+            used: Mutex::new(Used::default()),
+            freed: Notify::new(),
+        })
+    }
+
+    /// A permit for a record of `bytes` if both bounds allow it now. A record larger than
+    /// the byte bound is let in when nothing else is outstanding, so it cannot wait forever.
+    pub(crate) fn try_acquire(self: &Arc<Self>, bytes: usize) -> Option<Permit> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let fits_bytes = used.bytes + bytes <= self.max_bytes || used.records == 0;
+        if used.records >= self.max_records || !fits_bytes {
+            return None;
+        }
+        used.records += 1;
+        used.bytes += bytes;
+        Some(Permit {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Waits until a permit for `bytes` is available.
+    pub(crate) async fn acquire(self: &Arc<Self>, bytes: usize) -> Permit {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(permit) = self.try_acquire(bytes) {
+                return permit;
+            }
+            freed.await;
+        }
+    }
+
+    /// What is in use now.
+    pub(crate) fn used(&self) -> Used {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        {
+            let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
+            used.records = used.records.saturating_sub(1);
+            used.bytes = used.bytes.saturating_sub(self.bytes);
+        }
+        self.budget.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_bounds_hold() {
+        let b = Budget::new(2, 100);
+        let p1 = b.try_acquire(60).unwrap();
+        assert!(b.try_acquire(50).is_none(), "bytes bound");
+        let p2 = b.try_acquire(40).unwrap();
+        assert!(b.try_acquire(0).is_none(), "records bound");
+        drop(p1);
+        assert_eq!(
+            b.used(),
+            Used {
+                records: 1,
+                bytes: 40
+            }
+        );
+        drop(p2);
+        assert_eq!(b.used(), Used::default());
+    }
+
+    #[test]
+    fn an_oversized_record_goes_alone() {
+        let b = Budget::new(10, 100);
+        let big = b.try_acquire(500).unwrap();
+        assert!(b.try_acquire(1).is_none());
+        drop(big);
+        assert!(b.try_acquire(1).is_some());
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_a_release() {
+        let b = Budget::new(1, 100);
+        let held = b.try_acquire(10).unwrap();
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.acquire(10).await.bytes }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), 10);
+    }
+}

@@ -1,0 +1,175 @@
+//! Intake: records in, hash keys in batches, predicted shard, into aggregation; and the
+//! shard map that makes the prediction.
+
+use kinesis_agg::HashKey;
+use tokio::time::Instant;
+
+use super::{Command, Driver, FlushWaiter};
+use crate::error::PutErrorKind;
+use crate::listing::{self, ListError};
+use crate::pending::{Incoming, Pending};
+use crate::shard_map::ShardMap;
+
+impl Driver {
+    /// Handles a batch of commands; returns true when the driver must stop (aborted).
+    pub(super) fn on_commands(&mut self, commands: &mut Vec<Command>) -> bool {
+        let mut puts: Vec<Incoming> = Vec::with_capacity(commands.len());
+        for command in commands.drain(..) {
+            match command {
+                Command::Put(incoming) => puts.push(incoming),
+                Command::Flush(done) => {
+                    self.intake(std::mem::take(&mut puts));
+                    self.flush(done);
+                }
+                Command::Abort(done) => {
+                    self.intake(std::mem::take(&mut puts));
+                    let records = self.abort();
+                    let _ = done.send(records);
+                    return true;
+                }
+            }
+        }
+        self.intake(puts);
+        false
+    }
+
+    /// New records: hash keys in one batch (SIMD lanes), then each one routed.
+    fn intake(&mut self, puts: Vec<Incoming>) {
+        if puts.is_empty() {
+            return;
+        }
+        self.metrics.received(puts.len() as u64);
+        let md5s = HashKey::from_partition_keys(
+            puts.iter()
+                .map(|i| i.record().map_or("", |r| r.partition_key())),
+        );
+        let (buffered, ttl) = (
+            self.shared.config.record_max_buffered_time,
+            self.shared.config.record_ttl,
+        );
+        let now = Instant::now();
+        for (incoming, md5) in puts.into_iter().zip(md5s) {
+            let hash = incoming
+                .record()
+                .and_then(|r| r.explicit_hash_key())
+                .unwrap_or(md5);
+            let (deadline, expiry) = (incoming.arrived + buffered, incoming.arrived + ttl);
+            let Some(pending) =
+                Pending::new(incoming, self.next_seq, hash, deadline.min(expiry), expiry)
+            else {
+                continue;
+            };
+            self.next_seq += 1;
+            self.outstanding += 1;
+            if pending.expiry <= now {
+                self.fail(pending, PutErrorKind::Expired);
+                continue;
+            }
+            self.sweep_at = Some(
+                self.sweep_at
+                    .map_or(pending.expiry, |s| s.min(pending.expiry)),
+            );
+            self.route(pending);
+        }
+    }
+
+    /// Sends a record to its predicted shard's aggregate (or holds it until the first map).
+    pub(super) fn route(&mut self, pending: Pending) {
+        if self.missing {
+            self.fail(pending, PutErrorKind::StreamNotFound);
+            return;
+        }
+        let Some(map) = &self.map else {
+            self.premap.push(pending);
+            return;
+        };
+        let shard = map.predict(pending.hash_key).map(|s| s.id.clone());
+        let mut ready = std::mem::take(&mut self.ready);
+        self.aggregation.add(shard, pending, &mut ready);
+        self.ready = ready;
+    }
+
+    /// Before the first map: records whose deadline came go out unaggregated (as the KPL).
+    pub(super) fn release_premap(&mut self, now: Instant) {
+        if self.map.is_some() || self.premap.is_empty() {
+            return;
+        }
+        let force = self.closing || !self.flushes.is_empty();
+        let (due, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
+            .into_iter()
+            .partition(|p| force || p.deadline <= now);
+        self.premap = wait;
+        for p in due {
+            self.aggregation.add(None, p, &mut self.ready);
+        }
+    }
+
+    /// Starts a ListShards if the map is due for one.
+    pub(super) fn start_listing(&mut self, now: Instant) {
+        if !self.refresh.due(now) {
+            return;
+        }
+        self.refresh.started();
+        let (client, stream) = (self.shared.client.clone(), self.stream.clone());
+        self.listing = Some(tokio::spawn(async move {
+            listing::open_shards(&client, &stream).await
+        }));
+    }
+
+    /// A listing ended.
+    pub(super) fn on_listed(
+        &mut self,
+        listed: Result<Result<ShardMap, ListError>, tokio::task::JoinError>,
+        now: Instant,
+    ) {
+        match listed {
+            Ok(Ok(map)) if !map.is_empty() => {
+                self.refresh.succeeded(now);
+                self.missing = false;
+                self.map = Some(map);
+                self.after_new_map();
+            }
+            Ok(Err(ListError::StreamNotFound)) => {
+                self.refresh.failed(now);
+                self.missing = true;
+                tracing::warn!(stream = %self.stream, "stream not found");
+                for p in self.take_all_held() {
+                    self.fail(p, PutErrorKind::StreamNotFound);
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(ListError::Failed(_))) | Err(_) => {
+                tracing::debug!(stream = %self.stream, "listing shards failed; retrying with backoff");
+                self.refresh.failed(now);
+            }
+        }
+    }
+
+    /// With a fresh map: route the held records, drop aggregates of closed shards (their
+    /// records are routed again) and settle the records written to unexpected shards.
+    fn after_new_map(&mut self) {
+        let Some(map) = self.map.take() else { return };
+        let orphans = self.aggregation.retain_shards(|id| map.get(id).is_some());
+        self.map = Some(map);
+        for p in std::mem::take(&mut self.premap).into_iter().chain(orphans) {
+            self.route(p);
+        }
+        self.settle_unverified();
+    }
+
+    /// Registers a flush: everything held goes now, and `done` is answered once every
+    /// record received so far is completed.
+    fn flush(&mut self, done: tokio::sync::oneshot::Sender<()>) {
+        if self.outstanding == 0 {
+            let _ = done.send(());
+            return;
+        }
+        self.flushes.push(FlushWaiter {
+            bound: self.next_seq,
+            remaining: self.outstanding,
+            done,
+        });
+        let mut ready = std::mem::take(&mut self.ready);
+        self.aggregation.take_all(&mut ready);
+        self.ready = ready;
+    }
+}

@@ -1,0 +1,136 @@
+//! Completion bookkeeping, expiry, and abort.
+
+use tokio::time::Instant;
+
+use super::Driver;
+use crate::error::PutErrorKind;
+use crate::pending::Pending;
+use crate::record::Record;
+
+impl Driver {
+    /// Counts a completion against the outstanding records and the flushes waiting.
+    fn completed(&mut self, seq: u64) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        for waiter in &mut self.flushes {
+            if seq < waiter.bound {
+                waiter.remaining = waiter.remaining.saturating_sub(1);
+            }
+        }
+        if self.flushes.iter().any(|w| w.remaining == 0) {
+            let (done, waiting) = std::mem::take(&mut self.flushes)
+                .into_iter()
+                .partition(|w| w.remaining == 0);
+            self.flushes = waiting;
+            for w in done {
+                let _ = w.done.send(());
+            }
+        }
+    }
+
+    /// Completes a record with its error, handing it back.
+    pub(super) fn fail(&mut self, pending: Pending, kind: PutErrorKind) -> Record {
+        self.completed(pending.seq);
+        if kind == PutErrorKind::Expired {
+            self.metrics.shard(None).expired.increment(1);
+        }
+        pending.fail(kind)
+    }
+
+    /// Completes a record as written.
+    pub(super) fn succeed(
+        &mut self,
+        pending: Pending,
+        shard_id: &std::sync::Arc<str>,
+        sequence_number: &std::sync::Arc<str>,
+        index: u64,
+    ) {
+        self.completed(pending.seq);
+        let retries = pending.attempts.len().saturating_sub(1);
+        let handles = self.metrics.shard(Some(shard_id));
+        handles.retries_per_record.record(retries as f64);
+        pending.succeed(shard_id.clone(), sequence_number.clone(), index);
+    }
+
+    /// Fails expired records wherever they wait (aggregation, limiter, collector, before the
+    /// first map); the others of the same aggregates are routed again.
+    pub(super) fn sweep(&mut self, now: Instant) {
+        if self.sweep_at.is_none_or(|at| at > now) {
+            return;
+        }
+        let mut back = self.aggregation.take_expiring(now);
+        for o in self
+            .limiter
+            .take_expiring(now)
+            .into_iter()
+            .chain(self.collector.take_expiring(now))
+        {
+            back.extend(o.users);
+        }
+        let (expired, kept): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
+            .into_iter()
+            .partition(|p| p.expiry <= now);
+        self.premap = kept;
+        back.extend(expired);
+        for p in back {
+            if p.expiry <= now {
+                self.fail(p, PutErrorKind::Expired);
+            } else {
+                self.route(p);
+            }
+        }
+        let premap = self.premap.iter().map(|p| p.expiry).min();
+        let held = [
+            self.aggregation.next_expiry(),
+            self.limiter.next_expiry(),
+            self.collector.next_expiry(),
+            premap,
+        ];
+        self.sweep_at = held.into_iter().flatten().min();
+        if self.sweep_at.is_none() && self.outstanding > 0 {
+            // Records in flight or awaiting a map: look again after they come back.
+            self.sweep_at = Some(
+                now + self
+                    .shared
+                    .config
+                    .record_max_buffered_time
+                    .max(std::time::Duration::from_millis(100)),
+            );
+        }
+    }
+
+    /// Every record held outside requests in flight.
+    pub(super) fn take_all_held(&mut self) -> Vec<Pending> {
+        let mut held = std::mem::take(&mut self.premap);
+        held.extend(self.aggregation.drain());
+        for o in self
+            .limiter
+            .drain()
+            .into_iter()
+            .chain(self.collector.drain())
+        {
+            held.extend(o.users);
+        }
+        for u in std::mem::take(&mut self.unverified) {
+            held.extend(u.users);
+        }
+        held
+    }
+
+    /// Fails everything with `ShutDown` (requests in flight are abandoned: their records
+    /// may or may not have been written) and returns the records.
+    pub(super) fn abort(&mut self) -> Vec<Record> {
+        let mut held = self.take_all_held();
+        for (_, request) in self.requests.drain() {
+            request.abort.abort();
+            for sending in request.records {
+                held.extend(sending.users);
+            }
+        }
+        self.in_flight.clear();
+        self.busy.clear();
+        held.sort_by_key(|p| p.seq);
+        held.into_iter()
+            .map(|p| self.fail(p, PutErrorKind::ShutDown))
+            .collect()
+    }
+}

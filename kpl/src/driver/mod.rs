@@ -1,0 +1,394 @@
+//! The owner task of one stream: the only place that knows the order of the stages.
+//!
+//! Records flow one way: intake (hash keys, predicted shard) -> aggregation -> limiter ->
+//! collector -> sender; outcomes come back as completed requests and either complete user
+//! records or send them to the front again. One `select!` waits on the commands, the
+//! requests in flight, the shard listing, a free connection and the next deadline.
+
+mod intake;
+mod lifecycle;
+mod outcome;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use aws_sdk_kinesis::Client;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinError, JoinHandle};
+use tokio::time::{Duration, Instant, sleep_until};
+
+use crate::aggregation::Aggregation;
+use crate::collector::Collector;
+use crate::config::{Ordering, ProducerConfig};
+use crate::limiter::Limiter;
+use crate::listing::ListError;
+use crate::metrics::Metrics;
+use crate::pending::{Incoming, Outgoing, Pending};
+use crate::record::Record;
+use crate::refresh::RefreshPolicy;
+use crate::sender::{self, Sent};
+use crate::shard_map::ShardMap;
+
+/// What the producer asks of a stream's driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A record to write.
+    Put(Incoming),
+    /// Answer once every record received before this is completed.
+    Flush(oneshot::Sender<()>),
+    /// Fail everything held with `ShutDown`, hand the records back and stop.
+    Abort(oneshot::Sender<Vec<Record>>),
+}
+
+/// What all drivers of a producer share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ProducerConfig,
+    pub(crate) client: Client,
+    pub(crate) connections: Arc<Semaphore>,
+    /// Origin of the `oldest` timestamps.
+    pub(crate) epoch: Instant,
+}
+
+/// What a driver publishes for the producer's accessors.
+#[derive(Debug, Default)]
+pub(crate) struct StreamStats {
+    /// Nanoseconds after the epoch when the oldest outstanding record was put, plus one;
+    /// 0 when nothing is outstanding.
+    pub(crate) oldest: AtomicU64,
+}
+
+type RequestFuture = Pin<Box<dyn Future<Output = (u64, Result<Sent, JoinError>)> + Send>>;
+
+/// Records of one Kinesis record inside a request.
+#[derive(Debug)]
+pub(crate) struct Sending {
+    shard: Option<Arc<str>>,
+    users: Vec<Pending>,
+    /// The Kinesis record's size (data + partition key).
+    bytes: usize,
+}
+
+/// A request in flight.
+#[derive(Debug)]
+struct InFlight {
+    records: Vec<Sending>,
+    abort: AbortHandle,
+    oldest: Instant,
+}
+
+/// Records written to a shard other than the predicted one, waiting for a fresh map to
+/// tell whether they all belong there.
+#[derive(Debug)]
+struct Unverified {
+    shard_id: Arc<str>,
+    sequence_number: Arc<str>,
+    users: Vec<Pending>,
+}
+
+/// Waits for the records received before a flush.
+#[derive(Debug)]
+struct FlushWaiter {
+    bound: u64,
+    remaining: usize,
+    done: oneshot::Sender<()>,
+}
+
+/// The state of one stream's pipeline.
+pub(crate) struct Driver {
+    stream: Arc<str>,
+    shared: Arc<Shared>,
+    stats: Arc<StreamStats>,
+    metrics: Metrics,
+    map: Option<ShardMap>,
+    refresh: RefreshPolicy,
+    listing: Option<JoinHandle<Result<ShardMap, ListError>>>,
+    missing: bool,
+    premap: Vec<Pending>,
+    aggregation: Aggregation,
+    limiter: Limiter,
+    collector: Collector,
+    in_flight: FuturesUnordered<RequestFuture>,
+    requests: HashMap<u64, InFlight>,
+    busy: HashSet<Arc<str>>,
+    unverified: Vec<Unverified>,
+    spare_connection: Option<OwnedSemaphorePermit>,
+    waiting_connection: bool,
+    collector_blocked: bool,
+    backoff: Backoff,
+    flushes: Vec<FlushWaiter>,
+    closing: bool,
+    next_seq: u64,
+    next_request: u64,
+    outstanding: usize,
+    sweep_at: Option<Instant>,
+    stats_at: Instant,
+    ready: Vec<Outgoing>,
+}
+
+/// Pause after a whole request failed: 100 ms doubling to 5 s, reset by a success.
+#[derive(Debug, Default)]
+struct Backoff {
+    until: Option<Instant>,
+    delay: Duration,
+}
+
+impl Backoff {
+    fn failed(&mut self, now: Instant) {
+        self.delay = (self.delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        self.until = Some(now + self.delay);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+
+    fn active(&self, now: Instant) -> bool {
+        self.until.is_some_and(|u| u > now)
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(stream: Arc<str>, shared: Arc<Shared>, stats: Arc<StreamStats>) -> Driver {
+        let c = &shared.config;
+        let now = Instant::now();
+        Driver {
+            metrics: Metrics::new(c.metrics_level, c.metrics_granularity, stream.clone()),
+            refresh: RefreshPolicy::new(c.shard_map_refresh_interval, now),
+            aggregation: Aggregation::new(
+                c.aggregation_enabled,
+                c.aggregation_max_size,
+                c.aggregation_max_count,
+            ),
+            limiter: Limiter::new(c.rate_limit),
+            collector: Collector::new(
+                c.collection_max_count,
+                c.collection_max_size,
+                c.ordering == Ordering::PerShard,
+            ),
+            stream,
+            stats,
+            map: None,
+            listing: None,
+            missing: false,
+            premap: Vec::new(),
+            in_flight: FuturesUnordered::new(),
+            requests: HashMap::new(),
+            busy: HashSet::new(),
+            unverified: Vec::new(),
+            spare_connection: None,
+            waiting_connection: false,
+            collector_blocked: false,
+            backoff: Backoff::default(),
+            flushes: Vec::new(),
+            closing: false,
+            next_seq: 0,
+            next_request: 0,
+            outstanding: 0,
+            sweep_at: None,
+            stats_at: now,
+            ready: Vec::new(),
+            shared,
+        }
+    }
+
+    /// Runs until aborted, or until the producer is dropped and everything is completed.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = Vec::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            self.pump(now);
+            if self.closing && self.outstanding == 0 && self.in_flight.is_empty() {
+                return;
+            }
+            let wake = self.next_wake(now);
+            let connections = self.shared.connections.clone();
+            let listing_active = self.listing.is_some();
+            let listing = self.listing.as_mut();
+            tokio::select! {
+                biased;
+                Some((id, sent)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.on_sent(id, sent, Instant::now());
+                }
+                listed = async { match listing { Some(h) => h.await, None => std::future::pending().await } },
+                    if listing_active => {
+                    self.listing = None;
+                    self.on_listed(listed, Instant::now());
+                }
+                n = commands.recv_many(&mut buf, 1024), if !self.closing => {
+                    if n == 0 {
+                        self.closing = true;
+                    } else if self.on_commands(&mut buf) {
+                        return;
+                    }
+                }
+                permit = connections.acquire_owned(), if self.waiting_connection => {
+                    self.spare_connection = permit.ok();
+                    self.waiting_connection = false;
+                }
+                () = sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// Moves records through the stages as far as they may go now.
+    fn pump(&mut self, now: Instant) {
+        self.start_listing(now);
+        self.sweep(now);
+        self.release_premap(now);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.aggregation.take_due(now, &mut ready);
+        if self.closing {
+            self.aggregation.take_all(&mut ready);
+        }
+        for o in ready.drain(..) {
+            self.limiter.push(o, now);
+        }
+        self.limiter.release(now, &mut ready);
+        for o in ready.drain(..) {
+            self.collector.push(o);
+        }
+        self.ready = ready;
+        self.send_ready(now);
+        self.publish_stats(now);
+    }
+
+    /// Starts every request the collector has ready while connections are free.
+    fn send_ready(&mut self, now: Instant) {
+        self.collector_blocked = false;
+        let force = self.closing || !self.flushes.is_empty();
+        while self.collector.ready(now, force) {
+            if self.backoff.active(now) {
+                self.collector_blocked = true;
+                return;
+            }
+            let permit = match self.spare_connection.take() {
+                Some(p) => p,
+                None => match self.shared.connections.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        self.waiting_connection = true;
+                        self.collector_blocked = true;
+                        return;
+                    }
+                },
+            };
+            let Some(batch) = self.collector.take(now, force, &self.busy) else {
+                self.spare_connection = Some(permit);
+                self.collector_blocked = true;
+                return;
+            };
+            self.send(batch, permit, now);
+        }
+    }
+
+    fn send(&mut self, batch: Vec<Outgoing>, permit: OwnedSemaphorePermit, now: Instant) {
+        let id = self.next_request;
+        self.next_request += 1;
+        let ordered = self.shared.config.ordering == Ordering::PerShard;
+        let mut records = Vec::with_capacity(batch.len());
+        let mut sending = Vec::with_capacity(batch.len());
+        let mut oldest = now;
+        for o in batch {
+            if let (true, Some(shard)) = (ordered, &o.shard) {
+                self.busy.insert(shard.clone());
+            }
+            oldest = oldest.min(o.oldest);
+            let handles = self.metrics.shard(o.shard.as_ref()).clone();
+            for u in o.users.iter().filter(|u| u.attempts.is_empty()) {
+                handles
+                    .buffering_time
+                    .record((now - u.arrived).as_secs_f64() * 1000.0);
+            }
+            let bytes = o.size();
+            records.push(o.record);
+            sending.push(Sending {
+                shard: o.shard,
+                users: o.users,
+                bytes,
+            });
+        }
+        let c = &self.shared.config;
+        let handle = sender::spawn(
+            self.shared.client.clone(),
+            self.stream.clone(),
+            id,
+            records,
+            c.request_timeout,
+            permit,
+        );
+        let abort = handle.abort_handle();
+        self.requests.insert(
+            id,
+            InFlight {
+                records: sending,
+                abort,
+                oldest,
+            },
+        );
+        self.in_flight
+            .push(Box::pin(async move { (id, handle.await) }));
+    }
+
+    /// The next instant something is due.
+    fn next_wake(&self, now: Instant) -> Instant {
+        let collector = if self.collector_blocked {
+            None
+        } else {
+            self.collector.next_deadline()
+        };
+        let backoff = if self.collector.is_empty() {
+            None
+        } else {
+            self.backoff.until
+        };
+        [
+            self.aggregation.next_deadline(),
+            self.limiter.next_ready(now),
+            collector,
+            self.refresh.next_at(),
+            self.sweep_at,
+            self.premap.iter().map(|p| p.deadline).min(),
+            backoff,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + Duration::from_secs(1))
+        .max(now)
+    }
+
+    /// Publishes the oldest outstanding record's put time, at most every 10 ms.
+    fn publish_stats(&mut self, now: Instant) {
+        if now < self.stats_at {
+            return;
+        }
+        self.stats_at = now + Duration::from_millis(10);
+        let oldest = [
+            self.premap.iter().map(|p| p.arrived).min(),
+            self.aggregation.oldest(),
+            self.limiter.oldest(),
+            self.collector.oldest(),
+            self.requests.values().map(|r| r.oldest).min(),
+            self.unverified
+                .iter()
+                .flat_map(|u| u.users.iter().map(|p| p.arrived))
+                .min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let value = oldest.map_or(0, |o| {
+            u64::try_from(o.saturating_duration_since(self.shared.epoch).as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                + 1
+        });
+        self.stats.oldest.store(value, AtomicOrdering::Relaxed);
+        self.metrics.pending(self.outstanding);
+    }
+}

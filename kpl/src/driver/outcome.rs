@@ -1,0 +1,274 @@
+//! Outcomes: a finished request completes its user records, or sends them to the front
+//! again, and tells the limiter and the shard map what it learned.
+
+use std::sync::Arc;
+
+use tokio::task::JoinError;
+use tokio::time::Instant;
+
+use super::{Driver, Sending, Unverified};
+use crate::aggregation;
+use crate::config::Ordering;
+use crate::error::{ErrorCode, PutErrorKind};
+use crate::record::{Attempt, AttemptError};
+use crate::retrier::{self, Verdict};
+use crate::sender::{EntryOutcome, Sent};
+
+impl Driver {
+    /// A request ended (or its task failed).
+    pub(super) fn on_sent(&mut self, id: u64, sent: Result<Sent, JoinError>, now: Instant) {
+        let Some(request) = self.requests.remove(&id) else {
+            return;
+        };
+        for s in request.records.iter().filter_map(|r| r.shard.as_ref()) {
+            self.busy.remove(s);
+        }
+        let sent = sent.unwrap_or_else(|e| Sent {
+            started: now,
+            finished: now,
+            result: Err(AttemptError {
+                code: ErrorCode::Other("ClientTaskFailed".into()),
+                message: e.to_string(),
+            }),
+        });
+        let users: usize = request.records.iter().map(|r| r.users.len()).sum();
+        let millis = (sent.finished - sent.started).as_secs_f64() * 1000.0;
+        self.metrics.request(millis, request.records.len(), users);
+        let timing = Timing {
+            started: sent.started,
+            finished: sent.finished,
+        };
+        match sent.result {
+            Err(error) => {
+                self.backoff.failed(now);
+                for sending in request.records {
+                    self.judge_failure(sending, &error, timing, now);
+                }
+            }
+            Ok(outcomes) => {
+                self.backoff.succeeded();
+                for (sending, outcome) in request.records.into_iter().zip(outcomes) {
+                    self.judge_entry(sending, outcome, timing, now);
+                }
+            }
+        }
+    }
+
+    fn judge_entry(
+        &mut self,
+        mut sending: Sending,
+        outcome: EntryOutcome,
+        sent: Timing,
+        now: Instant,
+    ) {
+        let predicted = sending.shard.as_deref();
+        if retrier::mispredicted(&outcome, predicted) {
+            self.refresh.invalidate(now);
+        }
+        let c = &self.shared.config;
+        let verdict = retrier::judge(
+            &outcome,
+            predicted,
+            sending.users.len(),
+            c.fail_if_throttled,
+        );
+        match (verdict, outcome) {
+            (
+                Verdict::Done,
+                EntryOutcome::Written {
+                    shard_id,
+                    sequence_number,
+                },
+            ) => {
+                record_attempts(&mut sending.users, sent, None);
+                self.limiter.succeeded(&shard_id);
+                self.count_written(&sending, &shard_id);
+                for (index, user) in sending.users.into_iter().enumerate() {
+                    self.succeed(user, &shard_id, &sequence_number, index as u64);
+                }
+            }
+            (
+                Verdict::Check,
+                EntryOutcome::Written {
+                    shard_id,
+                    sequence_number,
+                },
+            ) => {
+                record_attempts(&mut sending.users, sent, None);
+                self.limiter.succeeded(&shard_id);
+                self.unverified.push(Unverified {
+                    shard_id,
+                    sequence_number,
+                    users: sending.users,
+                });
+            }
+            (verdict, EntryOutcome::Failed(error)) => {
+                self.apply_failure(sending, verdict, &error, sent, now)
+            }
+            (_, EntryOutcome::Written { .. }) => {}
+        }
+    }
+
+    fn judge_failure(
+        &mut self,
+        sending: Sending,
+        error: &AttemptError,
+        sent: Timing,
+        now: Instant,
+    ) {
+        let verdict =
+            retrier::judge_error(&error.code, self.shared.config.fail_if_throttled, error);
+        self.apply_failure(sending, verdict, error, sent, now);
+    }
+
+    fn apply_failure(
+        &mut self,
+        mut sending: Sending,
+        verdict: Verdict,
+        error: &AttemptError,
+        sent: Timing,
+        now: Instant,
+    ) {
+        record_attempts(&mut sending.users, sent, Some(error));
+        self.metrics.errors(
+            error.code.as_str(),
+            sending.shard.as_ref(),
+            sending.users.len() as u64,
+        );
+        match verdict {
+            Verdict::Retry { throttled } => {
+                if let (true, Some(shard)) = (throttled, &sending.shard) {
+                    self.limiter.throttled(shard);
+                }
+                self.retry(sending, now);
+            }
+            Verdict::Fail(kind) => {
+                if kind == PutErrorKind::StreamNotFound {
+                    self.missing = true;
+                }
+                for user in sending.users {
+                    self.fail(user, kind.clone());
+                }
+            }
+            Verdict::Done | Verdict::Check => self.retry(sending, now),
+        }
+    }
+
+    /// Sends records to the front again, due in half the buffering time (capped at their
+    /// expiry). In ordered mode they stay together, in order, ahead of newer records.
+    fn retry(&mut self, sending: Sending, now: Instant) {
+        let c = self.shared.clone();
+        let c = &c.config;
+        let due = now + c.record_max_buffered_time / 2;
+        let mut live = Vec::with_capacity(sending.users.len());
+        for mut user in sending.users {
+            if user.expiry <= now {
+                self.fail(user, PutErrorKind::Expired);
+                continue;
+            }
+            user.deadline = due.min(user.expiry);
+            self.sweep_at = Some(self.sweep_at.map_or(user.expiry, |s| s.min(user.expiry)));
+            live.push(user);
+        }
+        if c.ordering == Ordering::PerShard && sending.shard.is_some() {
+            let packed = aggregation::pack(
+                c.aggregation_enabled,
+                c.aggregation_max_size,
+                c.aggregation_max_count,
+                sending.shard,
+                live,
+            );
+            for o in packed.into_iter().rev() {
+                self.collector.push_front(o);
+            }
+            return;
+        }
+        for user in live {
+            self.route(user);
+        }
+    }
+
+    /// With a fresh map, records written to an unexpected shard are complete if every one of
+    /// them belongs to that shard; otherwise (a consumer applying the KCL's hash range rule
+    /// would drop them) they are all sent again.
+    pub(super) fn settle_unverified(&mut self) {
+        for u in std::mem::take(&mut self.unverified) {
+            let range = self
+                .map
+                .as_ref()
+                .and_then(|m| m.get(&u.shard_id))
+                .map(|s| s.range);
+            if range.is_some_and(|r| u.users.iter().all(|p| r.contains(p.hash_key))) {
+                for (index, user) in u.users.into_iter().enumerate() {
+                    self.succeed(user, &u.shard_id, &u.sequence_number, index as u64);
+                }
+                continue;
+            }
+            let mut users = u.users;
+            for user in &mut users {
+                if let Some(last) = user.attempts.last_mut() {
+                    last.error = Some(AttemptError {
+                        code: ErrorCode::WrongShard,
+                        message: format!(
+                            "written to {} outside its hash range; sent again",
+                            u.shard_id
+                        ),
+                    });
+                }
+            }
+            self.metrics.errors(
+                ErrorCode::WrongShard.as_str(),
+                Some(&u.shard_id),
+                users.len() as u64,
+            );
+            let now = Instant::now();
+            self.retry(
+                Sending {
+                    shard: None,
+                    users,
+                    bytes: 0,
+                },
+                now,
+            );
+        }
+    }
+
+    fn count_written(&mut self, sending: &Sending, shard_id: &Arc<str>) {
+        let users = sending.users.len() as u64;
+        let bytes: usize = sending.users.iter().map(|u| u.size()).sum();
+        let detailed = self.metrics.detailed();
+        let handles = self.metrics.shard(Some(shard_id));
+        handles.user_records_put.increment(users);
+        handles.user_records_data_put.increment(bytes as u64);
+        handles.kinesis_records_put.increment(1);
+        handles
+            .kinesis_records_data_put
+            .increment(sending.bytes as u64);
+        if detailed {
+            handles.user_records_per_kinesis_record.record(users as f64);
+        }
+    }
+}
+
+/// When a request started and ended.
+#[derive(Copy, Clone, Debug)]
+struct Timing {
+    started: Instant,
+    finished: Instant,
+}
+
+/// Adds this request's attempt to each record.
+fn record_attempts(
+    users: &mut [crate::pending::Pending],
+    sent: Timing,
+    error: Option<&AttemptError>,
+) {
+    for user in users {
+        user.attempts.push(Attempt {
+            delay: sent.started.saturating_duration_since(user.idle_since),
+            duration: sent.finished.saturating_duration_since(sent.started),
+            error: error.cloned(),
+        });
+        user.idle_since = sent.finished;
+    }
+}

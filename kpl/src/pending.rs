@@ -1,0 +1,222 @@
+//! A user record inside the pipeline, from the put to its result.
+//!
+//! It owns its share of the backpressure budget and its completion channel; whatever
+//! happens, it completes exactly once: with a result, with an error carrying the record
+//! back, or (if it is ever dropped uncompleted) with [`PutErrorKind::ShutDown`].
+
+use std::sync::Arc;
+
+use kinesis_agg::{HashKey, UserRecord};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::budget::Permit;
+use crate::error::{PutError, PutErrorKind};
+use crate::record::{Attempt, PutResult, Record};
+
+pub(crate) type Completion = oneshot::Sender<Result<PutResult, PutError>>;
+
+/// A validated record on its way into a stream's driver. Dropped before it reaches the
+/// driver (the driver is gone), it fails with [`PutErrorKind::ShutDown`].
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) stream: Arc<str>,
+    pub(crate) arrived: Instant,
+    parts: Option<Parts>,
+}
+
+#[derive(Debug)]
+struct Parts {
+    record: UserRecord,
+    permit: Permit,
+    done: Completion,
+}
+
+impl Incoming {
+    pub(crate) fn new(
+        record: UserRecord,
+        stream: Arc<str>,
+        permit: Permit,
+        done: Completion,
+    ) -> Incoming {
+        Incoming {
+            stream,
+            arrived: Instant::now(),
+            parts: Some(Parts {
+                record,
+                permit,
+                done,
+            }),
+        }
+    }
+
+    /// The record (always there until the driver takes it).
+    pub(crate) fn record(&self) -> Option<&UserRecord> {
+        self.parts.as_ref().map(|p| &p.record)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(Parts { record, done, .. }) = self.parts.take() {
+            let record = to_record(&self.stream, &record);
+            let _ = done.send(Err(PutError::new(
+                PutErrorKind::ShutDown,
+                record,
+                Vec::new(),
+            )));
+        }
+    }
+}
+
+fn to_record(stream: &Arc<str>, record: &UserRecord) -> Record {
+    Record {
+        stream: stream.clone(),
+        partition_key: record.partition_key().to_owned(),
+        explicit_hash_key: record.explicit_hash_key().map(|k| k.to_string()),
+        data: record.data().clone(),
+    }
+}
+
+/// A record the driver holds: routed by `hash_key`, due by `deadline`, failed at `expiry`.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) seq: u64,
+    pub(crate) record: UserRecord,
+    pub(crate) stream: Arc<str>,
+    pub(crate) hash_key: HashKey,
+    pub(crate) arrived: Instant,
+    pub(crate) deadline: Instant,
+    pub(crate) expiry: Instant,
+    pub(crate) attempts: Vec<Attempt>,
+    /// When the last attempt ended (or the put), to compute the next attempt's delay.
+    pub(crate) idle_since: Instant,
+    done: Option<Completion>,
+    _permit: Permit,
+}
+
+impl Pending {
+    /// The driver's record for `incoming`; `None` if it was already taken (never).
+    pub(crate) fn new(
+        mut incoming: Incoming,
+        seq: u64,
+        hash_key: HashKey,
+        deadline: Instant,
+        expiry: Instant,
+    ) -> Option<Pending> {
+        let Parts {
+            record,
+            permit,
+            done,
+        } = incoming.parts.take()?;
+        let arrived = incoming.arrived;
+        Some(Pending {
+            seq,
+            record,
+            stream: incoming.stream.clone(),
+            hash_key,
+            arrived,
+            deadline,
+            expiry,
+            attempts: Vec::new(),
+            idle_since: arrived,
+            done: Some(done),
+            _permit: permit,
+        })
+    }
+
+    /// Data + partition key bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.record.size()
+    }
+
+    /// The record as the caller put it.
+    pub(crate) fn to_record(&self) -> Record {
+        to_record(&self.stream, &self.record)
+    }
+
+    /// Completes with where it landed.
+    pub(crate) fn succeed(
+        mut self,
+        shard_id: Arc<str>,
+        sequence_number: Arc<str>,
+        sub_sequence_number: u64,
+    ) {
+        let attempts = std::mem::take(&mut self.attempts);
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Ok(PutResult {
+                shard_id,
+                sequence_number,
+                sub_sequence_number,
+                attempts,
+            }));
+        }
+    }
+
+    /// Completes with an error, handing the record back.
+    pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
+        let record = self.to_record();
+        let attempts = std::mem::take(&mut self.attempts);
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Err(PutError::new(kind, record.clone(), attempts)));
+        }
+        record
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let attempts = std::mem::take(&mut self.attempts);
+            let _ = done.send(Err(PutError::new(
+                PutErrorKind::ShutDown,
+                self.to_record(),
+                attempts,
+            )));
+        }
+    }
+}
+
+/// One Kinesis record ready to send: an aggregate (or a record alone) and its user records
+/// in order (the index is the sub-sequence number).
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The shard it was aggregated for; `None` when the shard map was unknown.
+    pub(crate) shard: Option<Arc<str>>,
+    pub(crate) record: kinesis_agg::Unsealed,
+    pub(crate) users: Vec<Pending>,
+    pub(crate) deadline: Instant,
+    pub(crate) expiry: Instant,
+    /// When the oldest of its user records was put.
+    pub(crate) oldest: Instant,
+}
+
+impl Outgoing {
+    pub(crate) fn new(
+        shard: Option<Arc<str>>,
+        record: kinesis_agg::Unsealed,
+        users: Vec<Pending>,
+    ) -> Outgoing {
+        let now = Instant::now();
+        let (mut deadline, mut expiry, mut oldest) =
+            (None::<Instant>, None::<Instant>, None::<Instant>);
+        for u in &users {
+            deadline = Some(deadline.map_or(u.deadline, |d| d.min(u.deadline)));
+            expiry = Some(expiry.map_or(u.expiry, |e| e.min(u.expiry)));
+            oldest = Some(oldest.map_or(u.arrived, |o| o.min(u.arrived)));
+        }
+        Outgoing {
+            shard,
+            record,
+            users,
+            deadline: deadline.unwrap_or(now),
+            expiry: expiry.unwrap_or(now),
+            oldest: oldest.unwrap_or(now),
+        }
+    }
+
+    /// Bytes it counts against request limits (data + partition key).
+    pub(crate) fn size(&self) -> usize {
+        self.record.size()
+    }
+}

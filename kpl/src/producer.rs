@@ -1,0 +1,270 @@
+//! The producer handle: puts with backpressure, flush, shutdown, and what is outstanding.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::budget::{Budget, Permit};
+use crate::config::{ConfigError, ProducerConfig};
+use crate::driver::{Command, Driver, Shared, StreamStats};
+use crate::error::{PutError, PutErrorKind};
+use crate::handle::PutHandle;
+use crate::pending::Incoming;
+use crate::record::Record;
+use crate::validate::validate;
+
+/// A Kinesis producer: a cheap `Clone` handle, usable from many tasks, writing any number
+/// of streams. Each stream gets one task that owns its pipeline (aggregation per shard,
+/// rate limit per shard, PutRecords collection, retries).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kpl::{Producer, ProducerConfig, Record};
+///
+/// let producer = Producer::from_env(ProducerConfig::default()).await?;
+/// let ack = producer.put(Record::new("orders", "customer-17", "{\"total\": 12}")).await?;
+/// let result = ack.await?;                      // written: shard, sequence, sub-sequence
+/// println!("{} {}", result.shard_id, result.sequence_number);
+/// producer.shutdown(std::time::Duration::from_secs(10)).await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    budget: Arc<Budget>,
+    drivers: Mutex<HashMap<Arc<str>, DriverHandle>>,
+    closed: AtomicBool,
+}
+
+#[derive(Debug)]
+struct DriverHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    stats: Arc<StreamStats>,
+}
+
+/// What is put and not yet completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outstanding {
+    /// User records.
+    pub records: usize,
+    /// Their bytes (data + partition key).
+    pub bytes: usize,
+    /// Age of the oldest one (updated every 10 ms), `None` when there is none.
+    pub oldest_age: Option<Duration>,
+}
+
+/// What [`Producer::shutdown`] could not deliver.
+#[derive(Debug, Default)]
+pub struct ShutdownReport {
+    /// Records failed with [`PutErrorKind::ShutDown`], handed back (their handles got the
+    /// same error). Records that were in a request still in flight may have been written.
+    pub unsent: Vec<Record>,
+    /// Whether everything completed before the deadline.
+    pub flushed: bool,
+}
+
+impl Producer {
+    /// A producer using `client` (its retry settings are replaced: the producer retries
+    /// itself, recording each attempt). Validates `config`.
+    pub fn new(
+        config: ProducerConfig,
+        client: aws_sdk_kinesis::Client,
+    ) -> Result<Producer, ConfigError> {
+        config.validate()?;
+        let conf = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .build();
+        let shared = Arc::new(Shared {
+            client: aws_sdk_kinesis::Client::from_conf(conf),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            epoch: Instant::now(),
+            config,
+        });
+        let budget = Budget::new(
+            shared.config.max_outstanding_records,
+            shared.config.max_outstanding_bytes,
+        );
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                shared,
+                budget,
+                drivers: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A producer with the standard AWS configuration from the environment (region,
+    /// credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_KINESIS`) and `config`'s connect timeout.
+    pub async fn from_env(config: ProducerConfig) -> Result<Producer, ConfigError> {
+        config.validate()?;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(config.connect_timeout)
+            .build();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Producer::new(config, aws_sdk_kinesis::Client::new(&sdk))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.shared.config
+    }
+
+    /// Validates `record`, waits for room under the outstanding bounds (backpressure), and
+    /// hands it to its stream's pipeline. The handle resolves with the result.
+    pub async fn put(&self, record: Record) -> Result<PutHandle, PutError> {
+        let record = self.check_open(record)?;
+        let (stream, user) = validate(record, self.inner.shared.config.max_user_record_size)?;
+        let permit = self.inner.budget.acquire(user.size()).await;
+        self.submit(stream, user, permit)
+    }
+
+    /// Like [`put`](Self::put), but fails at once with [`PutErrorKind::Backpressure`]
+    /// instead of waiting for room.
+    pub fn try_put(&self, record: Record) -> Result<PutHandle, PutError> {
+        let record = self.check_open(record)?;
+        let (stream, user) = validate(record, self.inner.shared.config.max_user_record_size)?;
+        let Some(permit) = self.inner.budget.try_acquire(user.size()) else {
+            return Err(PutError::new(
+                PutErrorKind::Backpressure,
+                to_record(&stream, &user),
+                Vec::new(),
+            ));
+        };
+        self.submit(stream, user, permit)
+    }
+
+    /// Hands the record back when the producer is shut down; otherwise passes it on.
+    fn check_open(&self, record: Record) -> Result<Record, PutError> {
+        if self.inner.closed.load(AtomicOrdering::Acquire) {
+            return Err(PutError::new(PutErrorKind::ShutDown, record, Vec::new()));
+        }
+        Ok(record)
+    }
+
+    fn submit(
+        &self,
+        stream: Arc<str>,
+        user: kinesis_agg::UserRecord,
+        permit: Permit,
+    ) -> Result<PutHandle, PutError> {
+        if self.inner.closed.load(AtomicOrdering::Acquire) {
+            return Err(PutError::new(
+                PutErrorKind::ShutDown,
+                to_record(&stream, &user),
+                Vec::new(),
+            ));
+        }
+        let (done, rx) = oneshot::channel();
+        let commands = self.driver(&stream)?;
+        let handle = PutHandle::new(rx, stream.clone());
+        // If the driver is gone, the record comes back through `done` as ShutDown.
+        let _ = commands.send(Command::Put(Incoming::new(user, stream, permit, done)));
+        Ok(handle)
+    }
+
+    /// The command channel of the stream's driver, started on first use.
+    fn driver(&self, stream: &Arc<str>) -> Result<mpsc::UnboundedSender<Command>, PutError> {
+        let mut drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = drivers.get(stream) {
+            return Ok(d.commands.clone());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            PutError::new(
+                PutErrorKind::ShutDown,
+                Record::new(stream.clone(), String::new(), bytes::Bytes::new()),
+                Vec::new(),
+            )
+        })?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(StreamStats::default());
+        let driver = Driver::new(stream.clone(), self.inner.shared.clone(), stats.clone());
+        runtime.spawn(driver.run(rx));
+        drivers.insert(
+            stream.clone(),
+            DriverHandle {
+                commands: commands.clone(),
+                stats,
+            },
+        );
+        Ok(commands)
+    }
+
+    fn commands(&self) -> Vec<mpsc::UnboundedSender<Command>> {
+        let drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        drivers.values().map(|d| d.commands.clone()).collect()
+    }
+
+    /// Resolves once every record put before the call is written or failed; everything
+    /// buffered is sent at once (no polling).
+    pub async fn flush(&self) {
+        let mut waits = Vec::new();
+        for commands in self.commands() {
+            let (done, rx) = oneshot::channel();
+            if commands.send(Command::Flush(done)).is_ok() {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops taking records, flushes until `deadline`, then fails what is left with
+    /// [`PutErrorKind::ShutDown`] and hands those records back. Puts after this fail.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.inner.closed.store(true, AtomicOrdering::Release);
+        let flushed = tokio::time::timeout(deadline, self.flush()).await.is_ok();
+        let mut unsent = Vec::new();
+        for commands in self.commands() {
+            let (done, rx) = oneshot::channel();
+            if commands.send(Command::Abort(done)).is_ok() {
+                unsent.extend(rx.await.unwrap_or_default());
+            }
+        }
+        ShutdownReport { unsent, flushed }
+    }
+
+    /// Records and bytes outstanding, and the oldest one's age.
+    pub fn outstanding(&self) -> Outstanding {
+        let used = self.inner.budget.used();
+        let drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest = drivers
+            .values()
+            .map(|d| d.stats.oldest.load(AtomicOrdering::Relaxed))
+            .filter(|n| *n > 0)
+            .min();
+        let oldest_age = oldest.map(|n| {
+            let put_at = self.inner.shared.epoch + Duration::from_nanos(n - 1);
+            Instant::now().saturating_duration_since(put_at)
+        });
+        Outstanding {
+            records: used.records,
+            bytes: used.bytes,
+            oldest_age,
+        }
+    }
+}
+
+fn to_record(stream: &Arc<str>, user: &kinesis_agg::UserRecord) -> Record {
+    Record {
+        stream: stream.clone(),
+        partition_key: user.partition_key().to_owned(),
+        explicit_hash_key: user.explicit_hash_key().map(|k| k.to_string()),
+        data: user.data().clone(),
+    }
+}

@@ -1,0 +1,106 @@
+//! What goes in (a [`Record`]) and what comes out (a [`PutResult`] with its [`Attempt`]s).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::ErrorCode;
+
+/// One user record for a stream.
+///
+/// ```
+/// let r = kpl::Record::new("orders", "customer-17", "{\"total\": 12}")
+///     .with_explicit_hash_key("170141183460469231731687303715884105728");
+/// assert_eq!(r.size(), 11 + 13);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The stream to write to (one producer writes any number of streams).
+    pub stream: Arc<str>,
+    /// Partition key: 1 to 256 Unicode characters.
+    pub partition_key: String,
+    /// Explicit hash key (decimal, 0 to 2^128 - 1), routing the record instead of its key.
+    pub explicit_hash_key: Option<String>,
+    /// The data.
+    pub data: Bytes,
+}
+
+impl Record {
+    /// A record for `stream` with `partition_key` and `data`.
+    pub fn new(
+        stream: impl Into<Arc<str>>,
+        partition_key: impl Into<String>,
+        data: impl Into<Bytes>,
+    ) -> Record {
+        Record {
+            stream: stream.into(),
+            partition_key: partition_key.into(),
+            explicit_hash_key: None,
+            data: data.into(),
+        }
+    }
+
+    /// The same record routed by an explicit hash key (checked when it is put).
+    pub fn with_explicit_hash_key(mut self, explicit_hash_key: impl Into<String>) -> Record {
+        self.explicit_hash_key = Some(explicit_hash_key.into());
+        self
+    }
+
+    /// Bytes counted against Kinesis limits and the producer's byte bound: data + partition key.
+    pub fn size(&self) -> usize {
+        self.data.len() + self.partition_key.len()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("stream", &self.stream)
+            .field("partition_key", &self.partition_key)
+            .field("explicit_hash_key", &self.explicit_hash_key)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
+/// One try at sending a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// Time between the put (or the previous attempt's end) and this attempt's request.
+    pub delay: Duration,
+    /// How long the PutRecords request took.
+    pub duration: Duration,
+    /// Why it failed; `None` for the attempt that succeeded.
+    pub error: Option<AttemptError>,
+}
+
+/// Why an attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptError {
+    /// The error, typed.
+    pub code: ErrorCode,
+    /// The service's or client's message.
+    pub message: String,
+}
+
+/// Where a record landed.
+///
+/// ```
+/// # async fn demo(producer: kpl::Producer) -> Result<(), kpl::PutError> {
+/// let ack = producer.put(kpl::Record::new("orders", "k", "v")).await?;
+/// let result = ack.await?;
+/// println!("{} {} #{}", result.shard_id, result.sequence_number, result.sub_sequence_number);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutResult {
+    /// The shard the record is on.
+    pub shard_id: Arc<str>,
+    /// The sequence number of the Kinesis record carrying it.
+    pub sequence_number: Arc<str>,
+    /// Its index inside that Kinesis record (0 when it was sent alone).
+    pub sub_sequence_number: u64,
+    /// Every attempt, the successful one last.
+    pub attempts: Vec<Attempt>,
+}

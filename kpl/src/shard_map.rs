@@ -1,0 +1,125 @@
+//! The predicted-shard stage: a stream's open shards sorted by ending hash key, looked up
+//! by binary search.
+
+use std::sync::Arc;
+
+use kinesis_agg::{HashKey, HashRange};
+
+/// One open shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Shard {
+    pub(crate) id: Arc<str>,
+    pub(crate) range: HashRange,
+}
+
+/// The open shards of a stream, as of one ListShards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ShardMap {
+    /// Sorted by ending hash key.
+    shards: Vec<Shard>,
+}
+
+impl ShardMap {
+    /// A map of these shards (any order).
+    pub(crate) fn new(mut shards: Vec<Shard>) -> ShardMap {
+        shards.sort_by_key(|s| s.range.end());
+        ShardMap { shards }
+    }
+
+    /// The open shards of a ListShards answer: those without an ending sequence number.
+    /// Shards whose hash range does not parse are left out.
+    pub(crate) fn from_listed(listed: &[aws_sdk_kinesis::types::Shard]) -> ShardMap {
+        let open = listed.iter().filter(|s| {
+            s.sequence_number_range()
+                .is_none_or(|r| r.ending_sequence_number().is_none())
+        });
+        let shards = open
+            .filter_map(|s| {
+                let r = s.hash_key_range()?;
+                let range =
+                    HashRange::from_decimal(r.starting_hash_key(), r.ending_hash_key()).ok()?;
+                Some(Shard {
+                    id: Arc::from(s.shard_id()),
+                    range,
+                })
+            })
+            .collect();
+        ShardMap::new(shards)
+    }
+
+    /// The shard whose range holds `key`, if the map covers it.
+    pub(crate) fn predict(&self, key: HashKey) -> Option<&Shard> {
+        let i = self.shards.partition_point(|s| s.range.end() < key);
+        self.shards.get(i).filter(|s| s.range.contains(key))
+    }
+
+    /// The shard with this id, if it is open in this map.
+    pub(crate) fn get(&self, id: &str) -> Option<&Shard> {
+        self.shards.iter().find(|s| &*s.id == id)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(id: &str, start: u128, end: u128) -> Shard {
+        Shard {
+            id: id.into(),
+            range: HashRange::new(HashKey::new(start), HashKey::new(end)).unwrap(),
+        }
+    }
+
+    #[test]
+    fn binary_search_on_ending_key() {
+        let map = ShardMap::new(vec![
+            shard("c", 201, u128::MAX),
+            shard("a", 0, 100),
+            shard("b", 101, 200),
+        ]);
+        let at = |k| map.predict(HashKey::new(k)).map(|s| s.id.to_string());
+        assert_eq!(at(0).as_deref(), Some("a"));
+        assert_eq!(at(100).as_deref(), Some("a"));
+        assert_eq!(at(101).as_deref(), Some("b"));
+        assert_eq!(at(200).as_deref(), Some("b"));
+        assert_eq!(at(u128::MAX).as_deref(), Some("c"));
+        assert_eq!(map.get("b").map(|s| s.range.start().get()), Some(101));
+    }
+
+    #[test]
+    fn gaps_predict_nothing() {
+        let map = ShardMap::new(vec![shard("a", 0, 100), shard("c", 201, 300)]);
+        assert!(map.predict(HashKey::new(150)).is_none());
+        assert!(map.predict(HashKey::new(301)).is_none());
+        assert!(ShardMap::default().predict(HashKey::new(1)).is_none());
+    }
+
+    #[test]
+    fn closed_shards_are_left_out() {
+        use aws_sdk_kinesis::types::{HashKeyRange, SequenceNumberRange, Shard as Listed};
+        let listed = |id: &str, closed: bool| {
+            let mut seq = SequenceNumberRange::builder().starting_sequence_number("1");
+            if closed {
+                seq = seq.ending_sequence_number("9");
+            }
+            Listed::builder()
+                .shard_id(id)
+                .hash_key_range(
+                    HashKeyRange::builder()
+                        .starting_hash_key("0")
+                        .ending_hash_key("10")
+                        .build()
+                        .unwrap(),
+                )
+                .sequence_number_range(seq.build().unwrap())
+                .build()
+                .unwrap()
+        };
+        let map = ShardMap::from_listed(&[listed("parent", true), listed("child", false)]);
+        assert_eq!(map.predict(HashKey::new(5)).map(|s| &*s.id), Some("child"));
+    }
+}

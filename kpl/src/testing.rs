@@ -1,0 +1,42 @@
+//! Helpers for the unit tests of the stages.
+
+use std::sync::Arc;
+
+use kinesis_agg::{HashKey, UserRecord};
+use tokio::sync::oneshot;
+use tokio::time::{Duration, Instant};
+
+use crate::budget::Budget;
+use crate::error::PutError;
+use crate::pending::{Incoming, Pending};
+use crate::record::PutResult;
+
+pub(crate) type Done = oneshot::Receiver<Result<PutResult, PutError>>;
+
+/// A pending record with this key and data, due in `deadline_ms`, expiring in `ttl_ms`.
+pub(crate) fn pending(
+    seq: u64,
+    pk: &str,
+    data: &str,
+    deadline_ms: u64,
+    ttl_ms: u64,
+) -> (Pending, Done) {
+    let (done, rx) = oneshot::channel();
+    let budget = Budget::new(1 << 20, 1 << 30);
+    let record = UserRecord::new(pk, data.to_owned()).unwrap_or_else(|e| panic!("{e}"));
+    let permit = budget
+        .try_acquire(record.size())
+        .unwrap_or_else(|| panic!("budget"));
+    let now = Instant::now();
+    let mut incoming = Incoming::new(record, Arc::from("s"), permit, done);
+    incoming.arrived = now;
+    let hash = HashKey::from_partition_key(pk);
+    let p = Pending::new(
+        incoming,
+        seq,
+        hash,
+        now + Duration::from_millis(deadline_ms),
+        now + Duration::from_millis(ttl_ms),
+    );
+    (p.unwrap_or_else(|| panic!("fresh incoming")), rx)
+}
