@@ -2,6 +2,7 @@
 //! taken before a record enters the pipeline and given back when it completes (written or
 //! failed), so memory stays bounded however slow Kinesis is.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -13,6 +14,11 @@ pub(crate) struct Budget {
     max_bytes: usize,
     used: Mutex<Used>,
     freed: Notify,
+    /// Puts waiting for room right now.
+    waiters: AtomicUsize,
+    /// Signalled when a put starts waiting: holding records back to fill aggregates is
+    /// pointless then, so drivers send what they hold at once.
+    pressure: Notify,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +41,8 @@ impl Budget {
             max_bytes,
             used: Mutex::new(Used::default()),
             freed: Notify::new(),
+            waiters: AtomicUsize::new(0),
+            pressure: Notify::new(),
         })
     }
 
@@ -56,6 +64,10 @@ impl Budget {
 
     /// Waits until a permit for `bytes` is available.
     pub(crate) async fn acquire(self: &Arc<Self>, bytes: usize) -> Permit {
+        if let Some(permit) = self.try_acquire(bytes) {
+            return permit;
+        }
+        let _waiting = Waiting::new(self);
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
@@ -63,13 +75,40 @@ impl Budget {
             if let Some(permit) = self.try_acquire(bytes) {
                 return permit;
             }
+            self.pressure.notify_waiters();
             freed.await;
         }
+    }
+
+    /// Whether a put is waiting for room.
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.waiters.load(Ordering::Relaxed) > 0
+    }
+
+    /// Resolves when a put starts waiting for room.
+    pub(crate) async fn pressured(&self) {
+        self.pressure.notified().await;
     }
 
     /// What is in use now.
     pub(crate) fn used(&self) -> Used {
         *self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Counts a waiting put for as long as it waits.
+struct Waiting<'a>(&'a Budget);
+
+impl<'a> Waiting<'a> {
+    fn new(budget: &'a Budget) -> Self {
+        budget.waiters.fetch_add(1, Ordering::Relaxed);
+        Waiting(budget)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -126,7 +165,9 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
+        assert!(b.under_pressure());
         drop(held);
         assert_eq!(waiter.await.unwrap(), 10);
+        assert!(!b.under_pressure());
     }
 }

@@ -23,6 +23,7 @@ mod refresh;
 mod retrier;
 mod sender;
 mod shard_map;
+mod sink;
 #[cfg(test)]
 mod testing;
 mod validate;
@@ -36,3 +37,4 @@ pub use kinesis_agg as agg;
 pub use metrics::names as metric_names;
 pub use producer::{Outstanding, Producer, ShutdownReport};
 pub use record::{Attempt, AttemptError, PutResult, Record};
+pub use sink::PutSink;

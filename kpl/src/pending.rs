@@ -58,7 +58,13 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if let Some(Parts { record, done, .. }) = self.parts.take() {
+        if let Some(Parts {
+            record,
+            done,
+            permit,
+        }) = self.parts.take()
+        {
+            drop(permit);
             let record = to_record(&self.stream, &record);
             let _ = done.send(Err(PutError::new(
                 PutErrorKind::ShutDown,
@@ -92,7 +98,8 @@ pub(crate) struct Pending {
     /// When the last attempt ended (or the put), to compute the next attempt's delay.
     pub(crate) idle_since: Instant,
     done: Option<Completion>,
-    _permit: Permit,
+    /// Released before the result is sent, so a caller seeing the result sees the room.
+    permit: Option<Permit>,
 }
 
 impl Pending {
@@ -121,7 +128,7 @@ impl Pending {
             attempts: Vec::new(),
             idle_since: arrived,
             done: Some(done),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 
@@ -142,7 +149,9 @@ impl Pending {
         sequence_number: Arc<str>,
         sub_sequence_number: u64,
     ) {
+        self.permit = None;
         let attempts = std::mem::take(&mut self.attempts);
+
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(PutResult {
                 shard_id,
@@ -155,6 +164,7 @@ impl Pending {
 
     /// Completes with an error, handing the record back.
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
+        self.permit = None;
         let record = self.to_record();
         let attempts = std::mem::take(&mut self.attempts);
         if let Some(done) = self.done.take() {
@@ -166,6 +176,7 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
+        self.permit = None;
         if let Some(done) = self.done.take() {
             let attempts = std::mem::take(&mut self.attempts);
             let _ = done.send(Err(PutError::new(

@@ -85,16 +85,14 @@ impl Producer {
             .to_builder()
             .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
             .build();
+        let budget = Budget::new(config.max_outstanding_records, config.max_outstanding_bytes);
         let shared = Arc::new(Shared {
             client: aws_sdk_kinesis::Client::from_conf(conf),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            budget: budget.clone(),
             epoch: Instant::now(),
             config,
         });
-        let budget = Budget::new(
-            shared.config.max_outstanding_records,
-            shared.config.max_outstanding_bytes,
-        );
         Ok(Producer {
             inner: Arc::new(Inner {
                 shared,

@@ -84,14 +84,21 @@ impl Driver {
             return;
         };
         let shard = map.predict(pending.hash_key).map(|s| s.id.clone());
+        if shard.is_none() && self.ordered() {
+            // Records of no known shard cannot be kept in order: wait for a complete map.
+            self.refresh.invalidate(Instant::now());
+            self.premap.push(pending);
+            return;
+        }
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.add(shard, pending, &mut ready);
         self.ready = ready;
     }
 
-    /// Before the first map: records whose deadline came go out unaggregated (as the KPL).
+    /// Before the first map: records whose deadline came go out unaggregated (as the KPL);
+    /// in ordered mode they wait for the map (or their TTL).
     pub(super) fn release_premap(&mut self, now: Instant) {
-        if self.map.is_some() || self.premap.is_empty() {
+        if self.map.is_some() || self.premap.is_empty() || self.ordered() {
             return;
         }
         let force = self.closing || !self.flushes.is_empty();
@@ -102,6 +109,10 @@ impl Driver {
         for p in due {
             self.aggregation.add(None, p, &mut self.ready);
         }
+    }
+
+    pub(super) fn ordered(&self) -> bool {
+        self.shared.config.ordering == crate::config::Ordering::PerShard
     }
 
     /// Starts a ListShards if the map is due for one.

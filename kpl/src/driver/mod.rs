@@ -51,6 +51,7 @@ pub(crate) struct Shared {
     pub(crate) config: ProducerConfig,
     pub(crate) client: Client,
     pub(crate) connections: Arc<Semaphore>,
+    pub(crate) budget: Arc<crate::budget::Budget>,
     /// Origin of the `oldest` timestamps.
     pub(crate) epoch: Instant,
 }
@@ -128,6 +129,9 @@ pub(crate) struct Driver {
     outstanding: usize,
     sweep_at: Option<Instant>,
     stats_at: Instant,
+    /// A publication was skipped (rate limit); `stats_at` is then a wake-up.
+    stats_dirty: bool,
+    published_empty: bool,
     ready: Vec<Outgoing>,
 }
 
@@ -192,6 +196,8 @@ impl Driver {
             outstanding: 0,
             sweep_at: None,
             stats_at: now,
+            stats_dirty: false,
+            published_empty: true,
             ready: Vec::new(),
             shared,
         }
@@ -208,6 +214,8 @@ impl Driver {
             }
             let wake = self.next_wake(now);
             let connections = self.shared.connections.clone();
+            let budget = self.shared.budget.clone();
+            let pressured = self.shared.budget.under_pressure();
             let listing_active = self.listing.is_some();
             let listing = self.listing.as_mut();
             tokio::select! {
@@ -227,6 +235,7 @@ impl Driver {
                         return;
                     }
                 }
+                () = budget.pressured(), if !pressured => {}
                 permit = connections.acquire_owned(), if self.waiting_connection => {
                     self.spare_connection = permit.ok();
                     self.waiting_connection = false;
@@ -243,7 +252,8 @@ impl Driver {
         self.release_premap(now);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
-        if self.closing {
+        if self.closing || self.shared.budget.under_pressure() {
+            // Nothing is gained by holding records back when puts wait for room.
             self.aggregation.take_all(&mut ready);
         }
         for o in ready.drain(..) {
@@ -261,7 +271,7 @@ impl Driver {
     /// Starts every request the collector has ready while connections are free.
     fn send_ready(&mut self, now: Instant) {
         self.collector_blocked = false;
-        let force = self.closing || !self.flushes.is_empty();
+        let force = self.closing || !self.flushes.is_empty() || self.shared.budget.under_pressure();
         while self.collector.ready(now, force) {
             if self.backoff.active(now) {
                 self.collector_blocked = true;
@@ -353,8 +363,13 @@ impl Driver {
             collector,
             self.refresh.next_at(),
             self.sweep_at,
-            self.premap.iter().map(|p| p.deadline).min(),
+            self.premap
+                .iter()
+                .map(|p| p.deadline)
+                .min()
+                .filter(|_| !self.ordered()),
             backoff,
+            self.stats_dirty.then_some(self.stats_at),
         ]
         .into_iter()
         .flatten()
@@ -363,11 +378,16 @@ impl Driver {
         .max(now)
     }
 
-    /// Publishes the oldest outstanding record's put time, at most every 10 ms.
+    /// Publishes the oldest outstanding record's put time, at most every 10 ms (at once
+    /// when nothing is outstanding any more).
     fn publish_stats(&mut self, now: Instant) {
-        if now < self.stats_at {
+        let changed = (self.outstanding == 0) != self.published_empty;
+        if now < self.stats_at && !changed {
+            self.stats_dirty = true;
             return;
         }
+        self.stats_dirty = false;
+        self.published_empty = self.outstanding == 0;
         self.stats_at = now + Duration::from_millis(10);
         let oldest = [
             self.premap.iter().map(|p| p.arrived).min(),

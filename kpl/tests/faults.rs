@@ -1,0 +1,133 @@
+//! Faults injected between the SDK and the server (5xx, connection resets before and after
+//! the server acted, timeouts, failed entries, a failing ListShards): nothing is lost;
+//! records whose request's outcome was unknowable may be written twice.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kpl::{ErrorCode, Ordering, ProducerConfig};
+use testkit::{Fault, FaultProxy, LocalAws, Rule};
+
+fn faults() -> Vec<Rule> {
+    vec![
+        Rule::new(Fault::internal_failure())
+            .on("ListShards")
+            .at_most(1),
+        Rule::new(Fault::internal_failure())
+            .on("PutRecords")
+            .with_probability(0.1),
+        Rule::new(Fault::service_unavailable())
+            .on("PutRecords")
+            .with_probability(0.05),
+        Rule::new(Fault::Reset)
+            .on("PutRecords")
+            .with_probability(0.05),
+        Rule::new(Fault::ResetAfterForward)
+            .on("PutRecords")
+            .with_probability(0.05),
+        Rule::new(Fault::ErrorAfterForward {
+            status: 500,
+            error_type: "InternalFailure".into(),
+        })
+        .on("PutRecords")
+        .with_probability(0.03),
+        Rule::new(Fault::Delay(Duration::from_millis(700)))
+            .on("PutRecords")
+            .with_probability(0.03),
+        Rule::new(Fault::fail_entries(0.3, "InternalFailure"))
+            .on("PutRecords")
+            .with_probability(0.3),
+        Rule::new(Fault::fail_entries(
+            0.3,
+            "ProvisionedThroughputExceededException",
+        ))
+        .on("PutRecords")
+        .with_probability(0.2),
+    ]
+}
+
+async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
+    let aws = LocalAws::start().await.unwrap();
+    common::stream(&aws, "faulty", 4).await;
+    let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
+    proxy.set_rules(faults());
+    let config = ProducerConfig::default()
+        .request_timeout(Duration::from_millis(300))
+        .record_max_buffered_time(Duration::from_millis(20))
+        .aggregation_max_size(2048)
+        .collection_max_count(10)
+        .ordering(ordering);
+
+    let producer = common::producer(&proxy.endpoint(), config);
+    let sent = common::records("faulty", "f", 4000);
+    let results = common::results(common::put_all(&producer, &sent).await).await;
+    assert!(
+        proxy.faults_injected() > 20,
+        "only {} faults injected",
+        proxy.faults_injected()
+    );
+
+    let (read, dropped) = common::read_filtered(&aws, "faulty").await;
+    assert_eq!(dropped, 0);
+    let mut copies: HashMap<&bytes::Bytes, usize> = HashMap::new();
+    for r in &read {
+        *copies.entry(&r.data).or_default() += 1;
+    }
+    for (record, result) in sent.iter().zip(&results) {
+        assert!(
+            copies.contains_key(&record.data),
+            "{:?} lost",
+            record.partition_key
+        );
+        let at = read
+            .iter()
+            .find(|r| r.data == record.data && *r.sequence_number == *result.sequence_number);
+        let at =
+            at.unwrap_or_else(|| panic!("{:?} not where its result says", record.partition_key));
+        assert_eq!(
+            (at.shard_id.as_str(), at.sub_sequence_number),
+            (&*result.shard_id, result.sub_sequence_number)
+        );
+    }
+    let duplicates = read.len() - copies.len();
+    let mut codes: HashMap<ErrorCode, usize> = HashMap::new();
+    for e in results
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter_map(|a| a.error.as_ref())
+    {
+        *codes.entry(e.code.clone()).or_default() += 1;
+    }
+    (duplicates, codes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_record_is_lost_under_faults() {
+    let (duplicates, codes) = run(Ordering::Unordered).await;
+    for code in [
+        ErrorCode::InternalFailure,
+        ErrorCode::Network,
+        ErrorCode::Throttled,
+        ErrorCode::Timeout,
+    ] {
+        assert!(
+            codes.get(&code).is_some_and(|n| *n > 0),
+            "no {code:?} attempt recorded: {codes:?}"
+        );
+    }
+    eprintln!("duplicates: {duplicates}, failed attempts: {codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_record_is_lost_under_faults_in_ordered_mode() {
+    let (_, codes) = run(Ordering::PerShard).await;
+    assert!(codes.values().sum::<usize>() > 0);
+}
