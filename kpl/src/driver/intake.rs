@@ -95,10 +95,11 @@ impl Driver {
         self.ready = ready;
     }
 
-    /// Before the first map: records whose deadline came go out unaggregated (as the KPL);
-    /// in ordered mode they wait for the map (or their TTL).
+    /// Without a map because listing the shards fails: records whose deadline came go out
+    /// unaggregated (as the KPL does). While the first listing is under way they wait for
+    /// it; in ordered mode they wait for a map in any case (or their TTL).
     pub(super) fn release_premap(&mut self, now: Instant) {
-        if self.map.is_some() || self.premap.is_empty() || self.ordered() {
+        if !self.premap_releasable() {
             return;
         }
         let force = self.closing || !self.flushes.is_empty();
@@ -111,6 +112,11 @@ impl Driver {
         }
     }
 
+    /// Whether held records may go out without a map.
+    pub(super) fn premap_releasable(&self) -> bool {
+        self.map.is_none() && self.listing_failed && !self.premap.is_empty() && !self.ordered()
+    }
+
     pub(super) fn ordered(&self) -> bool {
         self.shared.config.ordering == crate::config::Ordering::PerShard
     }
@@ -121,6 +127,7 @@ impl Driver {
             return;
         }
         self.refresh.started();
+
         let (client, stream) = (self.shared.client.clone(), self.stream.clone());
         self.listing = Some(tokio::spawn(async move {
             listing::open_shards(&client, &stream).await
@@ -135,12 +142,14 @@ impl Driver {
     ) {
         match listed {
             Ok(Ok(map)) if !map.is_empty() => {
+                self.listing_failed = false;
                 self.refresh.succeeded(now);
                 self.missing = false;
                 self.map = Some(map);
                 self.after_new_map();
             }
             Ok(Err(ListError::StreamNotFound)) => {
+                self.listing_failed = true;
                 self.refresh.failed(now);
                 self.missing = true;
                 tracing::warn!(stream = %self.stream, "stream not found");
@@ -150,6 +159,7 @@ impl Driver {
             }
             Ok(Ok(_)) | Ok(Err(ListError::Failed(_))) | Err(_) => {
                 tracing::debug!(stream = %self.stream, "listing shards failed; retrying with backoff");
+                self.listing_failed = true;
                 self.refresh.failed(now);
             }
         }

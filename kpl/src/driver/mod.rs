@@ -110,6 +110,8 @@ pub(crate) struct Driver {
     refresh: RefreshPolicy,
     listing: Option<JoinHandle<Result<ShardMap, ListError>>>,
     missing: bool,
+    /// The last shard listing failed (records may go out without a map).
+    listing_failed: bool,
     premap: Vec<Pending>,
     aggregation: Aggregation,
     limiter: Limiter,
@@ -180,6 +182,7 @@ impl Driver {
             map: None,
             listing: None,
             missing: false,
+            listing_failed: false,
             premap: Vec::new(),
             in_flight: FuturesUnordered::new(),
             requests: HashMap::new(),
@@ -367,7 +370,7 @@ impl Driver {
                 .iter()
                 .map(|p| p.deadline)
                 .min()
-                .filter(|_| !self.ordered()),
+                .filter(|_| self.premap_releasable()),
             backoff,
             self.stats_dirty.then_some(self.stats_at),
         ]
