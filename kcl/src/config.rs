@@ -1,0 +1,281 @@
+//! The worker's configuration, with the KCL's names and defaults.
+
+use std::time::{Duration, SystemTime};
+
+/// Which stream to consume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamId {
+    /// By name, in the client's account and region.
+    Name(String),
+    /// By ARN (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`).
+    Arn(String),
+}
+
+/// Where a lease created for a shard starts (`initialPositionInStream`). Only applies
+/// when a lease is created; child leases always start at `TRIM_HORIZON`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InitialPosition {
+    /// Records arriving from now on (the KCL default).
+    #[default]
+    Latest,
+    /// The oldest records kept.
+    TrimHorizon,
+    /// Records from this time on.
+    AtTimestamp(SystemTime),
+}
+
+/// How records are fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum RetrievalMode {
+    /// GetRecords polling (the only mode today; enhanced fan-out comes later behind the
+    /// same seam).
+    #[default]
+    Polling,
+}
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The application name is not a valid DynamoDB table name (3..=255 of
+    /// `[a-zA-Z0-9_.-]`).
+    #[error("application name {0:?} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)")]
+    ApplicationName(String),
+    /// Empty stream name or ARN.
+    #[error("the stream name or ARN is empty")]
+    Stream,
+    /// Empty worker identifier.
+    #[error("the worker identifier is empty")]
+    WorkerId,
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// The renewal interval must be shorter than the failover time.
+    #[error("lease_renewal_interval {renew:?} must be shorter than failover_time {failover:?}")]
+    RenewalNotShorterThanFailover {
+        /// The renewal interval.
+        renew: Duration,
+        /// The failover time.
+        failover: Duration,
+    },
+    /// A count that must be at least 1 is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCount(&'static str),
+    /// `max_records` above the GetRecords limit.
+    #[error("max_records {0} is outside 1..=10000")]
+    MaxRecords(u32),
+}
+
+/// The worker configuration. Field names follow the KCL's (`failoverTimeMillis` is
+/// `failover_time`, and so on); [`Config::new`] sets the KCL defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = kcl::Config::new("my-app", kcl::StreamId::Name("orders".into()));
+/// assert_eq!(config.failover_time, Duration::from_secs(10));
+/// assert_eq!(config.max_records, 10_000);
+/// config.failover_time = Duration::from_secs(3);
+/// config.lease_renewal_interval = Duration::from_secs(1);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `applicationName`: also the lease table name.
+    pub application_name: String,
+    /// The stream.
+    pub stream: StreamId,
+    /// `workerIdentifier`: unique per worker; default a random id.
+    pub worker_identifier: String,
+    /// `initialPositionInStream` for leases created on an empty table or for new shards
+    /// without a parent lease. Default LATEST.
+    pub initial_position: InitialPosition,
+    /// `failoverTimeMillis`: a lease whose counter has not changed for this long is
+    /// expired. Default 10 s.
+    pub failover_time: Duration,
+    /// How often held leases are renewed. Default failover_time / 3.
+    pub lease_renewal_interval: Duration,
+    /// How often the table is scanned to take (and steal) leases. Default 1 s (the Java
+    /// KCL waits 2 x failover time; scans are cheap eventually consistent reads of a
+    /// small table, and this is what makes a graceful handover take about a second).
+    pub lease_taker_interval: Duration,
+    /// `maxLeasesForWorker`. Default unlimited.
+    pub max_leases_for_worker: usize,
+    /// `maxLeasesToStealAtOneTime`. Default 1.
+    pub max_leases_to_steal_at_one_time: usize,
+    /// `shardSyncIntervalMillis`: how often ListShards is compared with the table.
+    /// Default 60 s.
+    pub shard_sync_interval: Duration,
+    /// `parentShardPollIntervalMillis`: how often a child shard checks its parents.
+    /// Default 10 s.
+    pub parent_shard_poll_interval: Duration,
+    /// `cleanupLeasesUponShardCompletion`: delete finished leases once all their
+    /// children have started. Default true.
+    pub cleanup_leases_upon_shard_completion: bool,
+    /// How often finished leases are looked for. Default 60 s.
+    pub lease_cleanup_interval: Duration,
+    /// `maxRecords` per GetRecords call. Default 10,000 (the API's maximum).
+    pub max_records: u32,
+    /// `idleTimeBetweenReadsInMillis`: pause after a GetRecords call that returned
+    /// nothing. Default 1.5 s.
+    pub idle_time_between_reads: Duration,
+    /// Prefetch bound: fetched batches not yet processed. Default 3.
+    pub max_pending_batches: usize,
+    /// Prefetch bound: fetched record bytes not yet processed. Default 8 MiB.
+    pub max_pending_bytes: usize,
+    /// Prefetch bound: fetched user records not yet processed. Default 30,000.
+    pub max_pending_records: usize,
+    /// Longest wait for one Kinesis or DynamoDB call. Default 10 s.
+    pub request_timeout: Duration,
+    /// How records are fetched. Default polling.
+    pub retrieval_mode: RetrievalMode,
+}
+
+impl Config {
+    /// A configuration with the KCL defaults.
+    pub fn new(application_name: impl Into<String>, stream: StreamId) -> Config {
+        let failover = Duration::from_secs(10);
+        Config {
+            application_name: application_name.into(),
+            stream,
+            worker_identifier: default_worker_id(),
+            initial_position: InitialPosition::Latest,
+            failover_time: failover,
+            lease_renewal_interval: failover / 3,
+            lease_taker_interval: Duration::from_secs(1),
+            max_leases_for_worker: usize::MAX,
+            max_leases_to_steal_at_one_time: 1,
+            shard_sync_interval: Duration::from_secs(60),
+            parent_shard_poll_interval: Duration::from_secs(10),
+            cleanup_leases_upon_shard_completion: true,
+            lease_cleanup_interval: Duration::from_secs(60),
+            max_records: 10_000,
+            idle_time_between_reads: Duration::from_millis(1500),
+            max_pending_batches: 3,
+            max_pending_bytes: 8 << 20,
+            max_pending_records: 30_000,
+            request_timeout: Duration::from_secs(10),
+            retrieval_mode: RetrievalMode::Polling,
+        }
+    }
+
+    /// Sets the failover time and the renewal interval (failover / 3) together.
+    pub fn with_failover_time(mut self, failover: Duration) -> Config {
+        self.failover_time = failover;
+        self.lease_renewal_interval = failover / 3;
+        self
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.application_name;
+        let name_ok = (3..=255).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !name_ok {
+            return Err(ConfigError::ApplicationName(name.clone()));
+        }
+        let (StreamId::Name(s) | StreamId::Arn(s)) = &self.stream;
+        if s.is_empty() {
+            return Err(ConfigError::Stream);
+        }
+        if self.worker_identifier.is_empty() {
+            return Err(ConfigError::WorkerId);
+        }
+        self.validate_durations()?;
+        if self.max_leases_for_worker == 0 {
+            return Err(ConfigError::ZeroCount("max_leases_for_worker"));
+        }
+        if self.max_leases_to_steal_at_one_time == 0 {
+            return Err(ConfigError::ZeroCount("max_leases_to_steal_at_one_time"));
+        }
+        if self.max_pending_batches == 0 {
+            return Err(ConfigError::ZeroCount("max_pending_batches"));
+        }
+        if !(1..=10_000).contains(&self.max_records) {
+            return Err(ConfigError::MaxRecords(self.max_records));
+        }
+        Ok(())
+    }
+
+    fn validate_durations(&self) -> Result<(), ConfigError> {
+        for (name, d) in [
+            ("failover_time", self.failover_time),
+            ("lease_renewal_interval", self.lease_renewal_interval),
+            ("lease_taker_interval", self.lease_taker_interval),
+            ("shard_sync_interval", self.shard_sync_interval),
+            ("parent_shard_poll_interval", self.parent_shard_poll_interval),
+            ("lease_cleanup_interval", self.lease_cleanup_interval),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        if self.lease_renewal_interval >= self.failover_time {
+            return Err(ConfigError::RenewalNotShorterThanFailover {
+                renew: self.lease_renewal_interval,
+                failover: self.failover_time,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `HOSTNAME`-like prefix (when set) and 64 random bits.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    format!("{host}-{:016x}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new("app", StreamId::Name("s".into()))
+    }
+
+    #[test]
+    fn defaults_are_the_kcls() {
+        let c = config();
+        assert_eq!(c.failover_time, Duration::from_secs(10));
+        assert_eq!(c.lease_renewal_interval, Duration::from_nanos(3_333_333_333));
+        assert_eq!(c.max_leases_for_worker, usize::MAX);
+        assert_eq!(c.max_leases_to_steal_at_one_time, 1);
+        assert_eq!(c.shard_sync_interval, Duration::from_secs(60));
+        assert_eq!(c.parent_shard_poll_interval, Duration::from_secs(10));
+        assert!(c.cleanup_leases_upon_shard_completion);
+        assert_eq!(c.max_records, 10_000);
+        assert_eq!(c.idle_time_between_reads, Duration::from_millis(1500));
+        assert_eq!(c.initial_position, InitialPosition::Latest);
+        assert!(c.validate().is_ok());
+        assert_ne!(config().worker_identifier, c.worker_identifier);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = config();
+        c.application_name = "a/b".into();
+        assert!(matches!(c.validate(), Err(ConfigError::ApplicationName(_))));
+        let mut c = config();
+        c.max_records = 10_001;
+        assert_eq!(c.validate(), Err(ConfigError::MaxRecords(10_001)));
+        let mut c = config();
+        c.lease_renewal_interval = c.failover_time;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::RenewalNotShorterThanFailover { .. })
+        ));
+        let mut c = config();
+        c.lease_taker_interval = Duration::ZERO;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("lease_taker_interval"))
+        );
+        let mut c = config();
+        c.stream = StreamId::Arn(String::new());
+        assert_eq!(c.validate(), Err(ConfigError::Stream));
+        let c = config().with_failover_time(Duration::from_secs(3));
+        assert_eq!(c.lease_renewal_interval, Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,68 @@
+//! A lease as the table holds it.
+
+use bytes::Bytes;
+use kinesis_agg::HashRange;
+
+use crate::Position;
+
+/// One item of the lease table: the lease of one shard.
+///
+/// ```
+/// use kcl::{Lease, Position};
+/// let lease = Lease::new("shardId-000000000000", Position::TrimHorizon);
+/// assert_eq!(lease.counter, 0);
+/// assert!(lease.owner.is_none());
+/// assert!(!lease.is_finished());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// `leaseKey`: the shard id.
+    pub key: String,
+    /// `leaseOwner`: the worker holding it, if any.
+    pub owner: Option<String>,
+    /// `leaseCounter`: the fencing counter, +1 on every write.
+    pub counter: u64,
+    /// `checkpoint` and `checkpointSubSequenceNumber`.
+    pub checkpoint: Position,
+    /// `pendingCheckpoint` and `pendingCheckpointSubSequenceNumber`: a prepared checkpoint.
+    pub pending_checkpoint: Option<Position>,
+    /// `pendingCheckpointState`: application state stored with the prepared checkpoint.
+    pub pending_checkpoint_state: Option<Bytes>,
+    /// `ownerSwitchesSinceCheckpoint`.
+    pub owner_switches_since_checkpoint: u64,
+    /// `parentShardId` (a string set).
+    pub parent_shard_ids: Vec<String>,
+    /// `childShardIds` (a string set), written at shard end.
+    pub child_shard_ids: Vec<String>,
+    /// `startingHashKey` and `endingHashKey`.
+    pub hash_range: Option<HashRange>,
+}
+
+impl Lease {
+    /// A new, unowned lease at `checkpoint`.
+    pub fn new(key: impl Into<String>, checkpoint: Position) -> Lease {
+        Lease {
+            key: key.into(),
+            owner: None,
+            counter: 0,
+            checkpoint,
+            pending_checkpoint: None,
+            pending_checkpoint_state: None,
+            owner_switches_since_checkpoint: 0,
+            parent_shard_ids: Vec::new(),
+            child_shard_ids: Vec::new(),
+            hash_range: None,
+        }
+    }
+
+    /// Whether the shard was fully processed (`checkpoint` is `SHARD_END`).
+    pub fn is_finished(&self) -> bool {
+        self.checkpoint == Position::ShardEnd
+    }
+
+    /// Whether its consumer has made progress past the start (a sequence checkpoint or
+    /// `SHARD_END`), which is what lets a finished parent be deleted.
+    pub fn has_started(&self) -> bool {
+        matches!(self.checkpoint, Position::At { .. } | Position::ShardEnd)
+    }
+}

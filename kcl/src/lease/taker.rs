@@ -1,0 +1,320 @@
+//! What to take and what to steal: a pure function of a table snapshot and a clock.
+//!
+//! Finished leases (`SHARD_END`) need no worker and are left out of every count. A
+//! lease is available when it is unowned, expired, or owned by this worker's id but not
+//! held here (a previous run of this worker). The target is ceil(leases / workers),
+//! capped by `max_leases_for_worker`. Available leases are taken first, in random
+//! order; only when none is available does the worker steal, from the most loaded
+//! worker, the KCL's way.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{ExpiryTracker, Lease};
+
+/// Everything a taking decision depends on.
+#[derive(Debug)]
+pub(crate) struct TakerInput<'a> {
+    pub(crate) leases: &'a [Lease],
+    pub(crate) tracker: &'a ExpiryTracker,
+    pub(crate) me: &'a str,
+    /// Leases this worker holds now.
+    pub(crate) held: &'a HashSet<String>,
+    /// Leases whose previous consumer here has not finished yet: not to be taken.
+    pub(crate) busy: &'a HashSet<String>,
+    pub(crate) now: Instant,
+    pub(crate) failover: Duration,
+    pub(crate) max_leases_for_worker: usize,
+    pub(crate) max_leases_to_steal: usize,
+}
+
+/// The decision.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TakePlan {
+    /// Available leases to take, as seen in the snapshot.
+    pub(crate) take: Vec<Lease>,
+    /// Leases to steal from the most loaded worker.
+    pub(crate) steal: Vec<Lease>,
+    /// Counts behind it (the KCL's taker metrics).
+    pub(crate) stats: TakerStats,
+}
+
+/// The taker's view of the table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TakerStats {
+    /// `TotalLeases`: unfinished leases.
+    pub(crate) total: usize,
+    /// `ExpiredLeases`: available ones (unowned or expired).
+    pub(crate) available: usize,
+    /// `NumWorkers`: workers holding leases, this one included.
+    pub(crate) workers: usize,
+    /// Leases per worker aimed at.
+    pub(crate) target: usize,
+    /// `LeaseSpillover`: what the target exceeds `max_leases_for_worker` by.
+    pub(crate) spillover: usize,
+    /// Leases this worker holds.
+    pub(crate) mine: usize,
+}
+
+/// Decides what this worker takes and steals now.
+pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    counts.insert(input.me, 0);
+    let mut available = Vec::new();
+    let mut total = 0;
+    for lease in input.leases.iter().filter(|l| !l.is_finished()) {
+        total += 1;
+        if input.held.contains(&lease.key) {
+            *counts.entry(input.me).or_default() += 1;
+        } else if is_available(input, lease) {
+            if !input.busy.contains(&lease.key) {
+                available.push(lease);
+            }
+        } else if let Some(owner) = lease.owner.as_deref() {
+            *counts.entry(owner).or_default() += 1;
+        }
+    }
+    let mine = counts.get(input.me).copied().unwrap_or(0);
+    let mut stats = TakerStats {
+        total,
+        available: available.len(),
+        workers: counts.len(),
+        mine,
+        ..TakerStats::default()
+    };
+    if total == 0 {
+        return TakePlan::default();
+    }
+    let mut target = total.div_ceil(stats.workers).max(1);
+    stats.spillover = target.saturating_sub(input.max_leases_for_worker);
+    target = target.min(input.max_leases_for_worker);
+    stats.target = target;
+    let needed = target.saturating_sub(mine);
+    let mut plan = TakePlan {
+        stats,
+        ..TakePlan::default()
+    };
+    if needed == 0 {
+        return plan;
+    }
+    if !available.is_empty() {
+        rng.shuffle(&mut available);
+        plan.take = available.into_iter().take(needed).cloned().collect();
+    } else {
+        plan.steal = choose_steals(input, &counts, needed, target, rng);
+    }
+    plan
+}
+
+fn is_available(input: &TakerInput<'_>, lease: &Lease) -> bool {
+    match lease.owner.as_deref() {
+        None => true,
+        Some(owner) if owner == input.me => true,
+        Some(_) => input
+            .tracker
+            .is_expired(&lease.key, input.now, input.failover),
+    }
+}
+
+/// The KCL's rule: from the most loaded worker, steal min(needed, its excess), or 1 when
+/// it is at target and this worker needs more than one; never more than the steal cap.
+fn choose_steals(
+    input: &TakerInput<'_>,
+    counts: &BTreeMap<&str, usize>,
+    needed: usize,
+    target: usize,
+    rng: &mut fastrand::Rng,
+) -> Vec<Lease> {
+    let Some((&victim, &load)) = counts
+        .iter()
+        .filter(|(w, _)| **w != input.me)
+        .max_by_key(|(_, c)| **c)
+    else {
+        return Vec::new();
+    };
+    if load < target {
+        return Vec::new();
+    }
+    let mut count = needed.min(load - target);
+    if count == 0 && needed > 1 {
+        count = 1;
+    }
+    count = count.min(input.max_leases_to_steal);
+    let mut candidates: Vec<&Lease> = input
+        .leases
+        .iter()
+        .filter(|l| !l.is_finished() && l.owner.as_deref() == Some(victim))
+        .filter(|l| !input.busy.contains(&l.key) && !input.held.contains(&l.key))
+        .collect();
+    rng.shuffle(&mut candidates);
+    candidates.into_iter().take(count).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Position;
+
+    fn lease(i: usize, owner: Option<&str>) -> Lease {
+        let mut l = Lease::new(format!("shardId-{i:012}"), Position::TrimHorizon);
+        l.owner = owner.map(str::to_owned);
+        l.counter = 5;
+        l
+    }
+
+    struct Case {
+        leases: Vec<Lease>,
+        tracker: ExpiryTracker,
+        held: HashSet<String>,
+        busy: HashSet<String>,
+        now: Instant,
+    }
+
+    impl Case {
+        fn new(leases: Vec<Lease>) -> Case {
+            let now = Instant::now();
+            let mut tracker = ExpiryTracker::default();
+            tracker.observe(&leases, now);
+            let held = leases
+                .iter()
+                .filter(|l| l.owner.as_deref() == Some("me"))
+                .map(|l| l.key.clone())
+                .collect();
+            Case {
+                leases,
+                tracker,
+                held,
+                busy: HashSet::new(),
+                now,
+            }
+        }
+
+        fn plan_at(&self, now: Instant, max_workers: usize, steal: usize) -> TakePlan {
+            let input = TakerInput {
+                leases: &self.leases,
+                tracker: &self.tracker,
+                me: "me",
+                held: &self.held,
+                busy: &self.busy,
+                now,
+                failover: Duration::from_secs(10),
+                max_leases_for_worker: max_workers,
+                max_leases_to_steal: steal,
+            };
+            plan(&input, &mut fastrand::Rng::with_seed(7))
+        }
+
+        fn plan(&self) -> TakePlan {
+            self.plan_at(self.now, usize::MAX, 1)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn takes_unowned_leases_up_to_the_target() {
+        // 12 leases: 4 held by a, 8 unowned; 2 workers -> target 6.
+        let leases: Vec<_> = (0..12)
+            .map(|i| lease(i, (i < 4).then_some("a")))
+            .collect();
+        let p = Case::new(leases).plan();
+        assert_eq!(p.take.len(), 6);
+        assert!(p.take.iter().all(|l| l.owner.is_none()));
+        assert!(p.steal.is_empty());
+        assert_eq!(
+            (p.stats.total, p.stats.workers, p.stats.target),
+            (12, 2, 6)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_leases_are_taken_after_failover_only() {
+        let leases: Vec<_> = (0..4).map(|i| lease(i, Some("dead"))).collect();
+        let case = Case::new(leases);
+        assert!(case.plan().take.is_empty(), "not expired yet");
+        let later = case.now + Duration::from_secs(10);
+        let p = case.plan_at(later, usize::MAX, 1);
+        assert_eq!(p.take.len(), 4, "all expired: dead counts as no worker");
+        assert_eq!(p.stats.available, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steals_one_at_a_time_from_the_most_loaded() {
+        // a:5 b:4 c:3, me:0 -> target ceil(12/4)=3, need 3, most loaded a has 2 over.
+        let owners = ["a", "a", "a", "a", "a", "b", "b", "b", "b", "c", "c", "c"];
+        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let case = Case::new(leases);
+        let p = case.plan();
+        assert!(p.take.is_empty());
+        assert_eq!(p.steal.len(), 1);
+        assert_eq!(p.steal[0].owner.as_deref(), Some("a"));
+        let p = case.plan_at(case.now, usize::MAX, 5);
+        assert_eq!(p.steal.len(), 2, "min(needed 3, excess 2)");
+        assert!(p.steal.iter().all(|l| l.owner.as_deref() == Some("a")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steals_one_when_the_most_loaded_is_at_target_and_more_are_needed() {
+        // 4/4/4 and a fourth worker: target 3, most loaded has 4 -> 1 over.
+        let leases: Vec<_> = (0..12).map(|i| lease(i, Some(["a", "b", "c"][i % 3]))).collect();
+        let p = Case::new(leases).plan_at(Instant::now(), usize::MAX, 3);
+        assert_eq!(p.steal.len(), 1);
+        // 3/3 balanced with me at 2 of target 3 -> most loaded at target, need 1: no steal.
+        let owners = ["a", "a", "a", "b", "b", "b", "me", "me"];
+        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        assert!(Case::new(leases).plan().steal.is_empty());
+        // a:3 (target 3), me:1 of target 3 (needs 2) -> steal 1 anyway.
+        let owners = ["a", "a", "a", "b", "b", "b", "c", "c", "c", "me"];
+        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let p = Case::new(leases).plan_at(Instant::now(), usize::MAX, 3);
+        assert_eq!(p.stats.target, 3);
+        assert_eq!(p.steal.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn balanced_workers_take_nothing() {
+        let owners = ["a", "a", "b", "b", "me", "me"];
+        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let p = Case::new(leases).plan();
+        assert_eq!(p, TakePlan { stats: p.stats, ..TakePlan::default() });
+        assert_eq!((p.stats.target, p.stats.mine), (2, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_leases_for_worker_caps_the_target_and_reports_spillover() {
+        let leases: Vec<_> = (0..10).map(|i| lease(i, None)).collect();
+        let p = Case::new(leases).plan_at(Instant::now(), 4, 1);
+        assert_eq!(p.take.len(), 4);
+        assert_eq!(p.stats.spillover, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_busy_and_own_stale_leases() {
+        let mut finished = lease(0, None);
+        finished.checkpoint = Position::ShardEnd;
+        let mut stale_mine = lease(1, Some("me"));
+        stale_mine.counter = 9;
+        let busy = lease(2, None);
+        let mut case = Case::new(vec![finished, stale_mine, busy]);
+        case.held.clear(); // a previous run of "me" owned lease 1
+        case.busy.insert("shardId-000000000002".into());
+        let p = case.plan();
+        assert_eq!(p.stats.total, 2, "the finished lease is not counted");
+        let keys: Vec<_> = p.take.iter().map(|l| l.key.as_str()).collect();
+        assert_eq!(keys, ["shardId-000000000001"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn more_workers_than_leases_means_one_each() {
+        let owners = ["a", "b", "c"];
+        let mut leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        leases.push(lease(3, None));
+        let p = Case::new(leases).plan();
+        assert_eq!(p.stats.target, 1);
+        assert_eq!(p.take.len(), 1);
+        let owners = ["a", "b"];
+        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let p = Case::new(leases).plan();
+        assert!(p.steal.is_empty(), "a and b hold one each: nothing to steal");
+    }
+}

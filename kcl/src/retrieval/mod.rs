@@ -1,0 +1,138 @@
+//! Record retrieval behind a seam: a [`RecordSource`] yields batches of user records of
+//! one shard. Polling (GetRecords) is the one source today; enhanced fan-out
+//! (SubscribeToShard) fits beside it as another source.
+
+mod budget;
+mod convert;
+mod error;
+pub(crate) mod kinesis;
+mod polling;
+
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use kinesis_agg::HashRange;
+
+pub use error::RetrievalError;
+pub(crate) use kinesis::{IteratorStart, StreamClient};
+pub(crate) use polling::{PollingSettings, PollingSource};
+
+use crate::lease::sync_plan::ShardInfo;
+use crate::{Position, Record, SequenceNumber};
+
+/// The shard a source reads.
+#[derive(Clone, Debug)]
+pub(crate) struct ShardSpec {
+    pub(crate) id: String,
+    /// The shard's hash range, for the de-aggregation filter.
+    pub(crate) hash_range: Option<HashRange>,
+}
+
+/// One batch of user records.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) records: Vec<Record>,
+    pub(crate) millis_behind_latest: Option<i64>,
+    /// Data bytes of the Kinesis records behind it.
+    pub(crate) bytes: usize,
+    /// `Some` at the end of a closed shard: its child shards.
+    pub(crate) children: Option<Vec<ShardInfo>>,
+}
+
+/// Yields the batches of one shard in order.
+pub(crate) trait RecordSource: Send {
+    /// The next batch; an error is final for this source.
+    fn next_batch(&mut self) -> BoxFuture<'_, Result<Batch, RetrievalError>>;
+}
+
+/// Where to start reading a shard whose lease checkpoint is `checkpoint`: the iterator
+/// and the sub-records the checkpoint already covers. `None` for `SHARD_END`.
+///
+/// A record checkpoint is read AT its sequence number and its sub-records through the
+/// checkpointed sub-sequence are skipped, so a restart resumes inside an aggregate.
+pub(crate) fn starting_point(
+    checkpoint: &Position,
+    timestamp: Option<SystemTime>,
+) -> Option<(IteratorStart, Option<(SequenceNumber, u64)>)> {
+    match checkpoint {
+        Position::TrimHorizon => Some((IteratorStart::TrimHorizon, None)),
+        Position::Latest => Some((IteratorStart::Latest, None)),
+        Position::AtTimestamp => Some(match timestamp {
+            Some(t) => (IteratorStart::AtTimestamp(t), None),
+            None => {
+                tracing::warn!("lease at AT_TIMESTAMP but no initial timestamp configured; reading from TRIM_HORIZON");
+                (IteratorStart::TrimHorizon, None)
+            }
+        }),
+        Position::At { seq, sub_seq } => Some((
+            IteratorStart::AtSequence(seq.clone()),
+            Some((seq.clone(), *sub_seq)),
+        )),
+        Position::ShardEnd => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_checkpoints_resume_at_the_sequence_skipping_covered_sub_records() {
+        let p = Position::at("77", 4).unwrap();
+        let seq = SequenceNumber::parse("77").unwrap();
+        assert_eq!(
+            starting_point(&p, None),
+            Some((IteratorStart::AtSequence(seq.clone()), Some((seq, 4))))
+        );
+        assert_eq!(starting_point(&Position::ShardEnd, None), None);
+        assert_eq!(
+            starting_point(&Position::Latest, None),
+            Some((IteratorStart::Latest, None))
+        );
+        let t = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            starting_point(&Position::AtTimestamp, Some(t)),
+            Some((IteratorStart::AtTimestamp(t), None))
+        );
+        assert_eq!(
+            starting_point(&Position::AtTimestamp, None),
+            Some((IteratorStart::TrimHorizon, None))
+        );
+    }
+}
+
+/// Opens record sources in the configured retrieval mode.
+#[derive(Clone, Debug)]
+pub(crate) struct Retriever {
+    pub(crate) client: StreamClient,
+    pub(crate) mode: crate::RetrievalMode,
+    pub(crate) polling: PollingSettings,
+    /// The AT_TIMESTAMP initial position's time, if configured.
+    pub(crate) timestamp: Option<SystemTime>,
+}
+
+impl Retriever {
+    /// A source reading `shard` after `checkpoint`; `None` when the checkpoint is
+    /// `SHARD_END` (nothing left to read).
+    pub(crate) fn open(&self, shard: ShardSpec, checkpoint: &Position) -> Option<Box<dyn RecordSource>> {
+        let (start, skip) = starting_point(checkpoint, self.timestamp)?;
+        match self.mode {
+            crate::RetrievalMode::Polling => Some(Box::new(PollingSource::start(
+                self.client.clone(),
+                shard,
+                start,
+                skip,
+                self.polling.clone(),
+            ))),
+        }
+    }
+}
+
+/// The prefetch limits of a configuration.
+pub(crate) fn budget_limits(config: &crate::Config) -> budget::Limits {
+    budget::Limits {
+        batches: config.max_pending_batches,
+        records: config.max_pending_records,
+        bytes: config.max_pending_bytes,
+    }
+}

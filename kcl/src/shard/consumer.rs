@@ -1,0 +1,238 @@
+//! One task per held shard: drives its processor through the state machine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::state::{ConsumerEvent, ConsumerState, ShutdownReason, transition};
+use super::{ConsumerError, shard_end};
+use crate::lease::{HeldLease, HeldLeases, Lease, LostReason};
+use crate::retrieval::{Batch, RecordSource, Retriever, ShardSpec};
+use crate::worker::Stats;
+use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
+
+/// Everything a shard consumer works with.
+pub(crate) struct ConsumerContext {
+    /// The lease as taken.
+    pub(crate) lease: Lease,
+    pub(crate) held: Arc<HeldLease>,
+    pub(crate) leases: Arc<HeldLeases>,
+    pub(crate) retriever: Retriever,
+    /// Raised when the worker shuts down gracefully.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) parent_poll: Duration,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// How a shard consumer ended.
+#[derive(Debug)]
+pub(crate) struct ConsumerOutcome {
+    pub(crate) reason: ShutdownReason,
+    /// Set when the consumer gave its lease up because something failed.
+    pub(crate) error: Option<ConsumerError>,
+}
+
+struct Consumer<P> {
+    ctx: ConsumerContext,
+    processor: P,
+    checkpointer: Checkpointer,
+    lost: watch::Receiver<Option<LostReason>>,
+    source: Option<Box<dyn RecordSource>>,
+    children: Option<Vec<crate::lease::sync_plan::ShardInfo>>,
+    error: Option<ConsumerError>,
+}
+
+/// Runs a shard consumer until it is done.
+pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -> ConsumerOutcome {
+    let checkpointer = Checkpointer::new(
+        ctx.lease.key.clone(),
+        ctx.held.token,
+        ctx.leases.clone(),
+        ctx.lease.checkpoint.clone(),
+    );
+    let lost = ctx.held.lost_signal();
+    let mut consumer = Consumer {
+        ctx,
+        processor,
+        checkpointer,
+        lost,
+        source: None,
+        children: None,
+        error: None,
+    };
+    let mut state = ConsumerState::WaitingOnParents;
+    loop {
+        let event = match state {
+            ConsumerState::WaitingOnParents => consumer.wait_for_parents().await,
+            ConsumerState::Initializing => consumer.initialize().await,
+            ConsumerState::Processing => consumer.process().await,
+            ConsumerState::ShuttingDown(reason) => consumer.shut_down(reason).await,
+            ConsumerState::Done(reason) => {
+                return ConsumerOutcome {
+                    reason,
+                    error: consumer.error,
+                };
+            }
+        };
+        state = transition(state, event);
+    }
+}
+
+impl<P: ShardProcessor> Consumer<P> {
+    fn key(&self) -> &str {
+        &self.ctx.lease.key
+    }
+
+    /// A shutdown already signalled, strongest reason first.
+    fn pending_shutdown(&self) -> Option<ShutdownReason> {
+        if self.lost.borrow().is_some() {
+            Some(ShutdownReason::LeaseLost)
+        } else if *self.ctx.shutdown.borrow() {
+            Some(ShutdownReason::Requested)
+        } else {
+            None
+        }
+    }
+
+    /// Waits for a shutdown signal; never returns otherwise.
+    async fn shutdown_signal(&mut self) -> ShutdownReason {
+        let (lost, shutdown) = (&mut self.lost, &mut self.ctx.shutdown);
+        tokio::select! {
+            _ = lost.wait_for(Option::is_some) => ShutdownReason::LeaseLost,
+            _ = shutdown.wait_for(|s| *s) => ShutdownReason::Requested,
+        }
+    }
+
+    async fn wait_for_parents(&mut self) -> ConsumerEvent {
+        loop {
+            if let Some(r) = self.pending_shutdown() {
+                return ConsumerEvent::Shutdown(r);
+            }
+            if parents_done(&self.ctx.leases, &self.ctx.lease).await {
+                return ConsumerEvent::ParentsDone;
+            }
+            let poll = self.ctx.parent_poll;
+            tokio::select! {
+                r = self.shutdown_signal() => return ConsumerEvent::Shutdown(r),
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    async fn initialize(&mut self) -> ConsumerEvent {
+        if let Some(r) = self.pending_shutdown() {
+            return ConsumerEvent::Shutdown(r);
+        }
+        let lease = &self.ctx.lease;
+        let input = InitializeInput {
+            shard_id: lease.key.clone(),
+            checkpoint: lease.checkpoint.clone(),
+            pending_checkpoint: lease.pending_checkpoint.clone(),
+            pending_checkpoint_state: lease.pending_checkpoint_state.clone(),
+        };
+        let spec = ShardSpec {
+            id: lease.key.clone(),
+            hash_range: lease.hash_range,
+        };
+        self.source = self.ctx.retriever.open(spec, &lease.checkpoint);
+        self.processor.initialize(input).await;
+        ConsumerEvent::Initialized
+    }
+
+    async fn process(&mut self) -> ConsumerEvent {
+        if let Some(r) = self.pending_shutdown() {
+            return ConsumerEvent::Shutdown(r);
+        }
+        let Some(mut source) = self.source.take() else {
+            // The lease was already at SHARD_END: only the shard end work is left.
+            self.children = Some(Vec::new());
+            return ConsumerEvent::ShardEndReached;
+        };
+        let next = tokio::select! {
+            r = self.shutdown_signal() => Err(r),
+            batch = source.next_batch() => Ok(batch),
+        };
+        self.source = Some(source);
+        match next {
+            Err(reason) => ConsumerEvent::Shutdown(reason),
+            Ok(Ok(batch)) => self.deliver(batch).await,
+            Ok(Err(e)) => {
+                tracing::error!(shard = self.key(), error = %e, "retrieval failed; giving the lease up");
+                self.error = Some(ConsumerError::Retrieval {
+                    shard_id: self.key().to_owned(),
+                    source: e,
+                });
+                self.source = None;
+                ConsumerEvent::Shutdown(ShutdownReason::LeaseLost)
+            }
+        }
+    }
+
+    async fn deliver(&mut self, batch: Batch) -> ConsumerEvent {
+        if let Some(last) = batch.records.last() {
+            self.checkpointer.delivered(last.position());
+            let count = batch.records.len() as u64;
+            let bytes: usize = batch.records.iter().map(|r| r.data.len()).sum();
+            self.processor
+                .process_records(ProcessRecordsInput {
+                    records: batch.records,
+                    millis_behind_latest: batch.millis_behind_latest,
+                    checkpointer: self.checkpointer.clone(),
+                })
+                .await;
+            self.ctx.stats.delivered(count, bytes as u64);
+        }
+        match batch.children {
+            Some(children) => {
+                self.children = Some(children);
+                ConsumerEvent::ShardEndReached
+            }
+            None => ConsumerEvent::BatchDelivered,
+        }
+    }
+
+    async fn shut_down(&mut self, reason: ShutdownReason) -> ConsumerEvent {
+        self.source = None;
+        match reason {
+            ShutdownReason::LeaseLost => self.processor.lease_lost().await,
+            ShutdownReason::Requested => {
+                self.processor
+                    .shutdown_requested(self.checkpointer.clone())
+                    .await;
+            }
+            ShutdownReason::ShardEnd => {
+                let children = self.children.take().unwrap_or_default();
+                let lease = self.ctx.lease.clone();
+                let leases = self.ctx.leases.clone();
+                if let Err(e) =
+                    shard_end::finish(&leases, &lease, &children, &self.checkpointer, &mut self.processor).await
+                {
+                    tracing::error!(shard = self.key(), error = %e, "shard end not completed");
+                    let lost = matches!(e, ConsumerError::LeaseLost { .. });
+                    self.error = Some(e);
+                    if lost {
+                        self.processor.lease_lost().await;
+                    }
+                }
+            }
+        }
+        ConsumerEvent::ShutdownComplete
+    }
+}
+
+/// Whether every parent lease of `lease` is finished or gone.
+async fn parents_done(leases: &HeldLeases, lease: &Lease) -> bool {
+    for parent in &lease.parent_shard_ids {
+        match leases.store().get(parent).await {
+            Ok(None) => {}
+            Ok(Some(p)) if p.is_finished() => {}
+            Ok(Some(_)) => return false,
+            Err(e) => {
+                tracing::debug!(shard = %lease.key, parent, error = %e, "cannot read the parent lease");
+                return false;
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,61 @@
+//! Shard sync (ListShards against the table) and the cleanup of finished leases.
+
+use crate::InitialPosition;
+use crate::lease::sync_plan;
+use crate::lease::{LeaseStore, LeaseStoreError};
+use crate::retrieval::{RetrievalError, StreamClient};
+
+/// A shard sync or cleanup step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SyncError {
+    #[error("{0}")]
+    Table(#[from] LeaseStoreError),
+    #[error("{0}")]
+    Kinesis(#[from] RetrievalError),
+}
+
+impl SyncError {
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Table(e) => e.is_retryable(),
+            SyncError::Kinesis(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Lists the shards and creates the leases that are missing. Returns how many were
+/// created.
+pub(crate) async fn sync_shards(
+    store: &LeaseStore,
+    stream: &StreamClient,
+    initial: InitialPosition,
+) -> Result<usize, SyncError> {
+    let leases = store.list(true).await?;
+    let filter = leases.is_empty().then_some(initial);
+    let shards = stream.list_shards(filter).await?;
+    let mut created = 0;
+    for lease in sync_plan::plan(&shards, &leases, initial) {
+        if store.create_if_absent(&lease).await? {
+            tracing::info!(lease = %lease.key, checkpoint = %lease.checkpoint, "created a lease");
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// Deletes finished leases whose children have all started. Returns how many.
+pub(crate) async fn clean_up(store: &LeaseStore) -> Result<usize, SyncError> {
+    let leases = store.list(true).await?;
+    let mut deleted = 0;
+    for (key, counter) in sync_plan::finished_to_delete(&leases) {
+        match store.delete_finished(&key, counter).await {
+            Ok(()) => {
+                tracing::info!(lease = %key, "deleted a finished lease");
+                deleted += 1;
+            }
+            Err(e) if e.is_condition_failed() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(deleted)
+}
