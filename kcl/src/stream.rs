@@ -201,12 +201,26 @@ impl ShardProcessor for StreamProcessor {
     }
 
     async fn shard_ended(&mut self, checkpointer: Checkpointer) {
-        loop {
-            let drained = self.tracker.drained.notified();
-            if self.tracker.outstanding.load(Ordering::Acquire) == 0 {
-                break;
+        let drained = async {
+            loop {
+                let drained = self.tracker.drained.notified();
+                if self.tracker.outstanding.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                drained.await;
             }
-            drained.await;
+        };
+        let stopping = async {
+            match self.handle.get() {
+                Some(h) => h.shutdown_requested().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = drained => {}
+            // Not all records of the shard were handled: SHARD_END is not recorded and
+            // the shard is read again from its last checkpoint later.
+            () = stopping => return,
         }
         if let Err(e) = checkpointer.checkpoint().await {
             tracing::warn!(shard = %self.shard, error = %e, "SHARD_END checkpoint failed");
