@@ -1,0 +1,84 @@
+//! Balance: 3 workers on 12 shards converge to 4/4/4; a 4th worker gets its share by
+//! stealing; a worker leaving gracefully hands its leases over at once (well inside the
+//! failover time, so by release and not by expiry).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{Log, env, fast_config, numbered, put};
+use kcl::{Worker, WorkerHandle};
+
+fn sizes(sets: &[BTreeSet<String>]) -> Vec<usize> {
+    sets.iter().map(BTreeSet::len).collect()
+}
+
+fn disjoint_cover(sets: &[BTreeSet<String>], total: usize) -> bool {
+    let all: BTreeSet<&String> = sets.iter().flatten().collect();
+    all.len() == total && sets.iter().map(BTreeSet::len).sum::<usize>() == total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_balance_a_fourth_steals_and_a_leaver_hands_over() {
+    let e = env("bal", 12).await;
+    put(&e.kinesis, &e.stream, &numbered("r", 0..240)).await;
+    let log = Log::default();
+    let failover = Duration::from_secs(3);
+    let start = |id: &str| {
+        let mut config = fast_config("bal-app", &e.stream, id).with_failover_time(failover);
+        config.lease_taker_interval = Duration::from_millis(100);
+        let w = Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), log.factory(id)).unwrap();
+        let h = w.handle();
+        (h, tokio::spawn(w.run()))
+    };
+    let (a, ta) = start("a");
+    let (b, tb) = start("b");
+    let (c, tc) = start("c");
+    let three = common::wait_leases(&[&a, &b, &c], Duration::from_secs(30), |s| {
+        sizes(s) == [4, 4, 4] && disjoint_cover(s, 12)
+    })
+    .await;
+    println!("3 workers: {three:?}");
+    log.wait_until("every record", |d| d.len() == 240).await;
+
+    let lost_before: u64 = [&a, &b, &c].iter().map(|h| h.status().leases_lost).sum();
+    let (d, td) = start("d");
+    let four = common::wait_leases(&[&a, &b, &c, &d], Duration::from_secs(30), |s| {
+        sizes(s) == [3, 3, 3, 3] && disjoint_cover(s, 12)
+    })
+    .await;
+    println!("4 workers: {four:?}");
+    assert!(d.status().leases_taken >= 3, "d took its share by stealing");
+    let lost: u64 = [&a, &b, &c].iter().map(|h| h.status().leases_lost).sum();
+    assert_eq!(lost - lost_before, 3, "exactly the three stolen leases were lost by their owners");
+
+    // d leaves gracefully: its leases are released and taken by the others at once.
+    let released: BTreeSet<String> = d.status().held_leases;
+    let rest: [&WorkerHandle; 3] = [&a, &b, &c];
+    d.graceful_shutdown().await;
+    let at_release = Instant::now();
+    td.await.unwrap().unwrap();
+    assert_eq!(d.status().leases_released, 3);
+    common::wait_leases(&rest, failover, |s| {
+        let held: BTreeSet<&String> = s.iter().flatten().collect();
+        released.iter().all(|k| held.contains(k)) && disjoint_cover(s, 12)
+    })
+    .await;
+    let handover = at_release.elapsed();
+    println!("graceful handover took {handover:?} (failover time {failover:?})");
+    assert!(handover < failover, "taken by release, not by expiry");
+
+    for (h, t) in [(a, ta), (b, tb), (c, tc)] {
+        h.graceful_shutdown().await;
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(log.data().len(), 240);
+}
