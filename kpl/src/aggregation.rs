@@ -2,7 +2,7 @@
 //! shards in one aggregate. It returns Kinesis records as they become ready: an aggregate
 //! when it is full or its deadline passed, a record alone when it cannot be aggregated.
 
-use std::collections::HashMap;
+use crate::FastMap;
 use std::sync::Arc;
 
 use kinesis_agg::{Aggregator, AggregatorConfig, EncodedRecord, Refusal, Unsealed};
@@ -15,7 +15,7 @@ use crate::pending::{Outgoing, Pending};
 pub(crate) struct Aggregation {
     config: AggregatorConfig,
     enabled: bool,
-    buffers: HashMap<Arc<str>, Buffer>,
+    buffers: FastMap<Arc<str>, Buffer>,
 }
 
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl Aggregation {
         Aggregation {
             config,
             enabled,
-            buffers: HashMap::new(),
+            buffers: FastMap::default(),
         }
     }
 
@@ -178,11 +178,11 @@ impl Buffer {
 
     fn finish(&mut self, shard: Arc<str>) -> Option<Outgoing> {
         let record = self.aggregator.finish_unsealed()?;
-        Some(Outgoing::new(
-            Some(shard),
-            record,
-            std::mem::take(&mut self.users),
-        ))
+        // The next aggregate of this shard will likely hold as many: no regrowing.
+        let capacity = self.users.len();
+        let users = std::mem::replace(&mut self.users, Vec::with_capacity(capacity));
+
+        Some(Outgoing::new(Some(shard), record, users))
     }
 }
 

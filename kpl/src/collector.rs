@@ -4,7 +4,9 @@
 //! or when flushing. In ordered mode a request carries at most one record per shard and
 //! none of a shard that has a request in flight.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use crate::FastMap;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -22,7 +24,7 @@ pub(crate) struct Collector {
     ordered: bool,
     queue: VecDeque<Outgoing>,
     bytes: usize,
-    shard_bytes: HashMap<Option<Arc<str>>, usize>,
+    shard_bytes: FastMap<Option<Arc<str>>, usize>,
     shards_over: usize,
     deadlines: BTreeMap<Instant, usize>,
 }
@@ -35,7 +37,7 @@ impl Collector {
             ordered,
             queue: VecDeque::new(),
             bytes: 0,
-            shard_bytes: HashMap::new(),
+            shard_bytes: FastMap::default(),
             shards_over: 0,
             deadlines: BTreeMap::new(),
         }

@@ -34,7 +34,12 @@ pub use config::{
 pub use error::{ErrorCode, PutError, PutErrorKind, ValidationError};
 pub use handle::PutHandle;
 pub use kinesis_agg as agg;
+
+/// The hash map of the pipeline's hot paths (foldhash: fast; keys are shard ids and
+/// stream names chosen by the service and the application, not by an attacker).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use metrics::names as metric_names;
-pub use producer::{Outstanding, Producer, ShutdownReport};
+pub use producer::{Outstanding, Producer, RECORD_OVERHEAD_BYTES, ShutdownReport};
 pub use record::{Attempt, AttemptError, PutResult, Record};
 pub use sink::PutSink;

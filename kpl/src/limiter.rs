@@ -2,7 +2,9 @@
 //! percent of the shard limits (1,000 records/s, 1 MiB/s), slowed down when the shard
 //! throttles and recovering on success (the KPL's limiter does not adapt).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::FastMap;
 use std::sync::Arc;
 
 use tokio::time::{Duration, Instant};
@@ -21,7 +23,7 @@ const RECOVERY_STEP: f64 = 0.05;
 pub(crate) struct Limiter {
     records_per_s: f64,
     bytes_per_s: f64,
-    shards: HashMap<Arc<str>, ShardLimit>,
+    shards: FastMap<Arc<str>, ShardLimit>,
     /// Records for shards the map does not know: not limited.
     unlimited: VecDeque<Outgoing>,
 }
@@ -71,7 +73,7 @@ impl Limiter {
         Limiter {
             records_per_s: SHARD_RECORDS_PER_S * share,
             bytes_per_s: SHARD_BYTES_PER_S * share,
-            shards: HashMap::new(),
+            shards: FastMap::default(),
             unlimited: VecDeque::new(),
         }
     }

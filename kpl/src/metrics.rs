@@ -1,7 +1,7 @@
 //! The KPL's metrics through the `metrics` crate: handles registered once per stream and
 //! shard (as `MetricsGranularity` asks), nothing recorded at `MetricsLevel::None`.
 
-use std::collections::HashMap;
+use crate::FastMap;
 use std::sync::Arc;
 
 use metrics::{Counter, Histogram, Label};
@@ -62,7 +62,7 @@ pub(crate) struct Metrics {
     level: MetricsLevel,
     granularity: MetricsGranularity,
     stream: Arc<str>,
-    by_shard: HashMap<Option<Arc<str>>, Handles>,
+    by_shard: FastMap<Option<Arc<str>>, Handles>,
     request_time: Histogram,
     kinesis_per_request: Histogram,
     users_per_request: Histogram,
@@ -90,7 +90,7 @@ impl Metrics {
             kinesis_per_request: hist(names::KINESIS_RECORDS_PER_PUT_RECORDS_REQUEST),
             users_per_request: hist(names::USER_RECORDS_PER_PUT_RECORDS_REQUEST),
             stream,
-            by_shard: HashMap::new(),
+            by_shard: FastMap::default(),
         }
     }
 

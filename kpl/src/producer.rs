@@ -1,6 +1,6 @@
 //! The producer handle: puts with backpressure, flush, shutdown, and what is outstanding.
 
-use std::collections::HashMap;
+use crate::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub struct Producer {
 struct Inner {
     shared: Arc<Shared>,
     budget: Arc<Budget>,
-    drivers: Mutex<HashMap<Arc<str>, DriverHandle>>,
+    drivers: Mutex<FastMap<Arc<str>, DriverHandle>>,
     closed: AtomicBool,
 }
 
@@ -56,8 +56,10 @@ struct DriverHandle {
 pub struct Outstanding {
     /// User records.
     pub records: usize,
-    /// Their bytes (data + partition key).
+    /// Their bytes as counted against `max_outstanding_bytes`: data + partition key +
+    /// [`RECORD_OVERHEAD_BYTES`] each.
     pub bytes: usize,
+
     /// Age of the oldest one (updated every 10 ms), `None` when there is none.
     pub oldest_age: Option<Duration>,
 }
@@ -97,7 +99,7 @@ impl Producer {
             inner: Arc::new(Inner {
                 shared,
                 budget,
-                drivers: Mutex::new(HashMap::new()),
+                drivers: Mutex::new(FastMap::default()),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -127,7 +129,7 @@ impl Producer {
     pub async fn put(&self, record: Record) -> Result<PutHandle, PutError> {
         let record = self.check_open(record)?;
         let (stream, user) = validate(record, self.inner.shared.config.max_user_record_size)?;
-        let permit = self.inner.budget.acquire(user.size()).await;
+        let permit = self.inner.budget.acquire(charge(&user)).await;
         self.submit(stream, user, permit)
     }
 
@@ -136,7 +138,7 @@ impl Producer {
     pub fn try_put(&self, record: Record) -> Result<PutHandle, PutError> {
         let record = self.check_open(record)?;
         let (stream, user) = validate(record, self.inner.shared.config.max_user_record_size)?;
-        let Some(permit) = self.inner.budget.try_acquire(user.size()) else {
+        let Some(permit) = self.inner.budget.try_acquire(charge(&user)) else {
             return Err(PutError::new(
                 PutErrorKind::Backpressure,
                 to_record(&stream, &user),
@@ -256,6 +258,16 @@ impl Producer {
             oldest_age,
         }
     }
+}
+
+/// Bytes of bookkeeping per outstanding record (its place in the pipeline, its completion
+/// channel, its result), counted against `max_outstanding_bytes` with its data so that the
+/// bound bounds memory even for small records.
+pub const RECORD_OVERHEAD_BYTES: usize = 512;
+
+/// What a record counts against `max_outstanding_bytes`.
+fn charge(user: &kinesis_agg::UserRecord) -> usize {
+    user.size() + RECORD_OVERHEAD_BYTES
 }
 
 fn to_record(stream: &Arc<str>, user: &kinesis_agg::UserRecord) -> Record {

@@ -23,18 +23,19 @@ pub(crate) fn validate(
                 stream,
                 partition_key,
                 data,
-                ..
+                explicit_hash_key,
             } = record;
             // The key was checked above, so this cannot fail; stay total anyway.
-            let user = UserRecord::new(partition_key.clone(), data.clone()).map_err(|e| {
+            let user = UserRecord::try_new(partition_key, data).map_err(|e| {
                 let back = Record {
                     stream: stream.clone(),
-                    partition_key,
-                    explicit_hash_key: None,
-                    data,
+                    partition_key: e.partition_key,
+                    explicit_hash_key,
+                    data: e.data,
                 };
-                PutError::new(PutErrorKind::Validation(e.into()), back, Vec::new())
+                PutError::new(PutErrorKind::Validation(e.error.into()), back, Vec::new())
             })?;
+
             Ok((
                 stream,
                 match ehk {

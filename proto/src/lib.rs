@@ -54,5 +54,7 @@ pub use encoded::EncodedRecord;
 pub use hash_key::{HashKey, HashKeyError};
 pub use hash_range::{HashRange, HashRangeError};
 pub use unsealed::Unsealed;
-pub use user_record::{MAX_PARTITION_KEY_CHARS, RecordError, UserRecord, check_partition_key};
+pub use user_record::{
+    InvalidRecord, MAX_PARTITION_KEY_CHARS, RecordError, UserRecord, check_partition_key,
+};
 pub use wire::{AGGREGATE_PARTITION_KEY, DIGEST_LEN, FRAME_OVERHEAD, MAGIC};

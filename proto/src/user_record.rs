@@ -26,7 +26,20 @@ pub struct UserRecord {
     data: Bytes,
 }
 
+/// A record refused by [`UserRecord::try_new`], with its parts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct InvalidRecord {
+    /// What is wrong.
+    pub error: RecordError,
+    /// The partition key given.
+    pub partition_key: String,
+    /// The data given.
+    pub data: Bytes,
+}
+
 /// Why a record cannot be built.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
     /// Kinesis needs a partition key of at least one character.
@@ -53,6 +66,21 @@ impl UserRecord {
             explicit_hash_key: None,
             data: data.into(),
         })
+    }
+
+    /// Like [`new`](Self::new), but hands the parts back when the key is invalid, so
+    /// nothing is lost with the error.
+    ///
+    /// ```
+    /// use kinesis_agg::UserRecord;
+    /// let refused = UserRecord::try_new(String::new(), "data".into()).unwrap_err();
+    /// assert_eq!(refused.data, "data");
+    /// ```
+    pub fn try_new(partition_key: String, data: Bytes) -> Result<Self, InvalidRecord> {
+        match check_partition_key(&partition_key) {
+            Ok(()) => Ok(UserRecord { partition_key, explicit_hash_key: None, data }),
+            Err(error) => Err(InvalidRecord { error, partition_key, data }),
+        }
     }
 
     /// The same record routed by `explicit_hash_key` instead of its partition key.

@@ -106,8 +106,10 @@ pub struct ProducerConfig {
     pub shard_map_refresh_interval: Duration,
     /// Backpressure bound: most user records put and not yet completed. Default 100,000.
     pub max_outstanding_records: usize,
-    /// Backpressure bound: most bytes (data + partition key) put and not yet completed.
-    /// Default 64 MiB; at least `max_user_record_size`.
+    /// Backpressure bound: most bytes put and not yet completed, each record counted as
+    /// data + partition key + [`RECORD_OVERHEAD_BYTES`](crate::RECORD_OVERHEAD_BYTES) of
+    /// bookkeeping, so that it bounds the producer's memory. Default 64 MiB; at least
+    /// `max_user_record_size`.
     pub max_outstanding_bytes: usize,
     /// Per-shard ordering. Default `Unordered`, as the KPL.
     pub ordering: Ordering,

@@ -45,10 +45,38 @@ impl Driver {
         index: u64,
     ) {
         self.completed(pending.seq);
-        let retries = pending.attempts.len().saturating_sub(1);
-        let handles = self.metrics.shard(Some(shard_id));
-        handles.retries_per_record.record(retries as f64);
         pending.succeed(shard_id.clone(), sequence_number.clone(), index);
+    }
+
+    /// Completes the user records of one Kinesis record (of `bytes`) as written, in order.
+    pub(super) fn succeed_all(
+        &mut self,
+        users: Vec<Pending>,
+        shard_id: &std::sync::Arc<str>,
+        sequence_number: &std::sync::Arc<str>,
+        bytes: usize,
+    ) {
+        let detailed = self.metrics.detailed();
+        let handles = self.metrics.shard(Some(shard_id)).clone();
+        handles.user_records_put.increment(users.len() as u64);
+        handles
+            .user_records_data_put
+            .increment(users.iter().map(|u| u.size() as u64).sum());
+        handles.kinesis_records_put.increment(1);
+        handles.kinesis_records_data_put.increment(bytes as u64);
+        if detailed {
+            handles
+                .user_records_per_kinesis_record
+                .record(users.len() as f64);
+            for u in &users {
+                handles
+                    .retries_per_record
+                    .record(u.attempts.len().saturating_sub(1) as f64);
+            }
+        }
+        for (index, user) in users.into_iter().enumerate() {
+            self.succeed(user, shard_id, sequence_number, index as u64);
+        }
     }
 
     /// Fails expired records wherever they wait (aggregation, limiter, collector, before the

@@ -9,7 +9,9 @@ mod intake;
 mod lifecycle;
 mod outcome;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::FastMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -90,6 +92,7 @@ struct Unverified {
     shard_id: Arc<str>,
     sequence_number: Arc<str>,
     users: Vec<Pending>,
+    bytes: usize,
 }
 
 /// Waits for the records received before a flush.
@@ -117,7 +120,7 @@ pub(crate) struct Driver {
     limiter: Limiter,
     collector: Collector,
     in_flight: FuturesUnordered<RequestFuture>,
-    requests: HashMap<u64, InFlight>,
+    requests: FastMap<u64, InFlight>,
     busy: HashSet<Arc<str>>,
     unverified: Vec<Unverified>,
     spare_connection: Option<OwnedSemaphorePermit>,
@@ -185,7 +188,7 @@ impl Driver {
             listing_failed: false,
             premap: Vec::new(),
             in_flight: FuturesUnordered::new(),
-            requests: HashMap::new(),
+            requests: FastMap::default(),
             busy: HashSet::new(),
             unverified: Vec::new(),
             spare_connection: None,
@@ -255,7 +258,7 @@ impl Driver {
         self.release_premap(now);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
-        if self.closing || self.shared.budget.under_pressure() {
+        if self.closing || !self.flushes.is_empty() || self.shared.budget.under_pressure() {
             // Nothing is gained by holding records back when puts wait for room.
             self.aggregation.take_all(&mut ready);
         }

@@ -1,8 +1,6 @@
 //! Outcomes: a finished request completes its user records, or sends them to the front
 //! again, and tells the limiter and the shard map what it learned.
 
-use std::sync::Arc;
-
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
@@ -82,10 +80,7 @@ impl Driver {
             ) => {
                 record_attempts(&mut sending.users, sent, None);
                 self.limiter.succeeded(&shard_id);
-                self.count_written(&sending, &shard_id);
-                for (index, user) in sending.users.into_iter().enumerate() {
-                    self.succeed(user, &shard_id, &sequence_number, index as u64);
-                }
+                self.succeed_all(sending.users, &shard_id, &sequence_number, sending.bytes);
             }
             (
                 Verdict::Check,
@@ -100,6 +95,7 @@ impl Driver {
                     shard_id,
                     sequence_number,
                     users: sending.users,
+                    bytes: sending.bytes,
                 });
             }
             (verdict, EntryOutcome::Failed(error)) => {
@@ -199,9 +195,7 @@ impl Driver {
                 .and_then(|m| m.get(&u.shard_id))
                 .map(|s| s.range);
             if range.is_some_and(|r| u.users.iter().all(|p| r.contains(p.hash_key))) {
-                for (index, user) in u.users.into_iter().enumerate() {
-                    self.succeed(user, &u.shard_id, &u.sequence_number, index as u64);
-                }
+                self.succeed_all(u.users, &u.shard_id, &u.sequence_number, u.bytes);
                 continue;
             }
             let mut users = u.users;
@@ -230,22 +224,6 @@ impl Driver {
                 },
                 now,
             );
-        }
-    }
-
-    fn count_written(&mut self, sending: &Sending, shard_id: &Arc<str>) {
-        let users = sending.users.len() as u64;
-        let bytes: usize = sending.users.iter().map(|u| u.size()).sum();
-        let detailed = self.metrics.detailed();
-        let handles = self.metrics.shard(Some(shard_id));
-        handles.user_records_put.increment(users);
-        handles.user_records_data_put.increment(bytes as u64);
-        handles.kinesis_records_put.increment(1);
-        handles
-            .kinesis_records_data_put
-            .increment(sending.bytes as u64);
-        if detailed {
-            handles.user_records_per_kinesis_record.record(users as f64);
         }
     }
 }

@@ -72,9 +72,16 @@ async fn run(args: Args) -> Result<(), testkit::LocalAwsError> {
     let dynamodb = bind(args.dynamodb_port, "DynamoDB").await?;
     let show =
         |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    // One line per server on stdout, so a script can read the ports.
-    println!("kinesis http://{}", show(&kinesis));
-    println!("dynamodb http://{}", show(&dynamodb));
+    // One line per server on stdout, so a script can read the ports (a closed stdout is
+    // no reason to stop serving).
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "kinesis http://{}", show(&kinesis));
+        let _ = writeln!(out, "dynamodb http://{}", show(&dynamodb));
+        let _ = out.flush();
+    }
+
     testkit::serve(options, kinesis, dynamodb, async {
         let _ = tokio::signal::ctrl_c().await;
     })

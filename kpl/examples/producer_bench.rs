@@ -1,0 +1,237 @@
+//! Producer throughput and latency through the full pipeline into a Kinesis server running
+//! in a separate process (`local-aws`), one JSON line of figures.
+//!
+//! Guarantee demonstrated: the figures are for records actually written. Every record's
+//! result is awaited and any failure makes the run fail; the producer's memory bound holds
+//! (peak RSS is printed beside the bound).
+//!
+//! ```text
+//! cargo build --release -p testkit --bin local-aws -p kpl --example producer_bench
+//! target/release/examples/producer_bench [--records N] [--rate R] [--shards S] [--bytes-bound B]
+//! ```
+//! W1 shape: 100-byte records with distinct 16-character keys. `--rate 0` (default) puts as
+//! fast as the producer takes them; `--rate 100000` paces the puts. The server is started
+//! from the `local-aws` binary next to this one unless `--endpoint URL` is given.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use hdrhistogram::Histogram;
+use kpl::{Producer, ProducerConfig, PutResult, Record};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// User records to put.
+    #[arg(long, default_value_t = 2_000_000)]
+    records: u64,
+    /// Records per second to pace the puts at; 0 for as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Shards of the stream (at the default 150 % rate limit a shard takes about 1.5 MiB/s).
+    #[arg(long, default_value_t = 128)]
+    shards: i32,
+    /// The producer's `max_outstanding_bytes`.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    bytes_bound: usize,
+    /// An already running Kinesis endpoint instead of starting `local-aws`.
+    #[arg(long)]
+    endpoint: Option<String>,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    match runtime
+        .map_err(Error::from)
+        .and_then(|rt| rt.block_on(run(args)))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("producer_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Error> {
+    let (endpoint, _server) = match &args.endpoint {
+        Some(e) => (e.clone(), None),
+        None => {
+            let (e, child) = start_server()?;
+            (e, Some(KillOnDrop(child)))
+        }
+    };
+    let client = testkit::kinesis_client(&endpoint);
+    let stream = format!("bench-{}", std::process::id());
+    testkit::streams::create_stream(&client, &stream, args.shards).await?;
+    let config = ProducerConfig::default()
+        .max_outstanding_bytes(args.bytes_bound)
+        .max_outstanding_records(1_000_000);
+    let buffered = config.record_max_buffered_time;
+    let producer = Producer::new(config, client)?;
+
+    let mut stats = Stats::new()?;
+    let mut waiting = FuturesUnordered::new();
+    let cpu_start = cpu_seconds();
+    let started = Instant::now();
+    let payload = Bytes::from(vec![b'x'; 100]);
+    let stream: std::sync::Arc<str> = stream.into();
+    for i in 0..args.records {
+        if args.rate > 0 {
+            let due = started + Duration::from_secs_f64(i as f64 / args.rate as f64);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        let record = Record::new(stream.clone(), key(i), payload.clone());
+        let put_at = Instant::now();
+        waiting.push(producer.put(record).await?.map(move |r| (put_at, r)));
+        // Take the results that are in, in any order, without waiting or a second task.
+        while let Some(Some((put_at, result))) = waiting.next().now_or_never() {
+            stats.add(put_at, result?)?;
+        }
+    }
+    while let Some((put_at, result)) = waiting.next().await {
+        stats.add(put_at, result?)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
+    let rss = peak_rss_mib();
+    let bound = 64.0 + 1.2 * args.bytes_bound as f64 / (1024.0 * 1024.0);
+    let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "records": args.records, "rate_target": args.rate, "shards": args.shards,
+            "records_per_s": (args.records as f64 / elapsed).round(),
+            "elapsed_s": elapsed, "cpu_s": cpu, "cpu_cores": cpu / elapsed,
+            "cpu_s_per_million": cpu / (args.records as f64 / 1e6),
+            "peak_rss_mib": rss, "rss_bound_mib": bound,
+            "kinesis_records": stats.sequences.len(),
+
+            "ack_p50_ms": q(&stats.ack, 0.5), "ack_p99_ms": q(&stats.ack, 0.99),
+            "buffering_p50_ms": q(&stats.buffering, 0.5), "buffering_p99_ms": q(&stats.buffering, 0.99),
+            "buffering_target_ms": buffered.as_secs_f64() * 1000.0 + 5.0,
+        })
+    );
+    Ok(())
+}
+
+struct Stats {
+    ack: Histogram<u64>,
+    buffering: Histogram<u64>,
+    /// Sequence numbers seen, by address: the results of one Kinesis record share one
+    /// `Arc`, so this counts Kinesis records without hashing strings.
+    sequences: std::collections::HashSet<usize>,
+}
+
+impl Stats {
+    fn new() -> Result<Stats, Error> {
+        Ok(Stats {
+            ack: Histogram::new(3)?,
+            buffering: Histogram::new(3)?,
+            sequences: Default::default(),
+        })
+    }
+
+    /// One result: latencies in microseconds.
+    fn add(&mut self, put_at: Instant, result: PutResult) -> Result<(), Error> {
+        self.ack.record(micros(put_at.elapsed()))?;
+        if let Some(first) = result.attempts.first() {
+            self.buffering.record(micros(first.delay))?;
+        }
+        self.sequences
+            .insert(std::sync::Arc::as_ptr(&result.sequence_number).cast::<u8>() as usize);
+        Ok(())
+    }
+}
+
+/// A distinct, well-spread 16-character key (hex of a bijective mix of `i`).
+fn key(i: u64) -> String {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (0..16).rev().filter_map(|n| char::from_digit(((z >> (n * 4)) & 0xf) as u32, 16)).collect()
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `local-aws` (next to this binary) on free ports; returns its Kinesis endpoint.
+fn start_server() -> Result<(String, Child), Error> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("no target directory")?;
+    let bin = dir.join("local-aws");
+    let mut child = Command::new(&bin)
+        .args(["--kinesis-port", "0", "--dynamodb-port", "0"])
+        // Backtrace capture on every server-side error would make the server the bottleneck.
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
+
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {} (build it with `cargo build --release -p testkit --bin local-aws`): {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .ok_or("local-aws printed nothing")??;
+    let endpoint = line
+        .strip_prefix("kinesis ")
+        .ok_or("unexpected local-aws output")?
+        .to_owned();
+    Ok((endpoint, child))
+}
+
+/// User + system CPU seconds of this process (Linux `/proc`, USER_HZ = 100).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size in MiB (Linux `/proc`).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
