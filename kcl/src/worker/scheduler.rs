@@ -143,6 +143,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         };
         let plan = taker::plan(&input, &mut self.rng);
         report(&cfg.worker_identifier, &plan.stats);
+        self.w.shared.stats.taker_pass(plan.stats.available);
         let wanted: Vec<Lease> = plan.take.into_iter().chain(plan.steal).collect();
         let me = cfg.worker_identifier.clone();
         let store = self.w.leases.store().clone();

@@ -12,6 +12,8 @@ pub(crate) struct Stats {
     taken: AtomicU64,
     released: AtomicU64,
     consumer_errors: AtomicU64,
+    available: AtomicU64,
+    taker_passes: AtomicU64,
 }
 
 impl Stats {
@@ -23,7 +25,15 @@ impl Stats {
             taken: AtomicU64::new(0),
             released: AtomicU64::new(0),
             consumer_errors: AtomicU64::new(0),
+            available: AtomicU64::new(0),
+            taker_passes: AtomicU64::new(0),
         }
+    }
+
+    /// A taker pass saw `available` unowned or expired leases.
+    pub(crate) fn taker_pass(&self, available: usize) {
+        self.available.store(available as u64, Ordering::Relaxed);
+        self.taker_passes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A batch went to a processor.
@@ -57,6 +67,8 @@ impl Stats {
             leases_lost: lost,
             leases_released: self.released.load(Ordering::Relaxed),
             consumer_errors: self.consumer_errors.load(Ordering::Relaxed),
+            available_leases: self.available.load(Ordering::Relaxed),
+            taker_passes: self.taker_passes.load(Ordering::Relaxed),
         }
     }
 }
@@ -80,4 +92,9 @@ pub struct WorkerStatus {
     pub leases_released: u64,
     /// Shard consumers that gave their lease up because of an error.
     pub consumer_errors: u64,
+    /// Unowned or expired (unfinished) leases seen by the last taker pass: leases left
+    /// to take.
+    pub available_leases: u64,
+    /// Taker passes that scanned the table.
+    pub taker_passes: u64,
 }
