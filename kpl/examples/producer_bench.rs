@@ -162,7 +162,10 @@ fn key(i: u64) -> String {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    (0..16).rev().filter_map(|n| char::from_digit(((z >> (n * 4)) & 0xf) as u32, 16)).collect()
+    (0..16)
+        .rev()
+        .filter_map(|n| char::from_digit(((z >> (n * 4)) & 0xf) as u32, 16))
+        .collect()
 }
 
 fn micros(d: Duration) -> u64 {

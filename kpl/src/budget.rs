@@ -101,14 +101,16 @@ struct Waiting<'a>(&'a Budget);
 
 impl<'a> Waiting<'a> {
     fn new(budget: &'a Budget) -> Self {
-        budget.waiters.fetch_add(1, Ordering::Relaxed);
+        // SeqCst pairs with the load in `Permit::drop`: a waiter is counted before it
+        // checks for room, so a release after that check sees it and wakes it.
+        budget.waiters.fetch_add(1, Ordering::SeqCst);
         Waiting(budget)
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -119,7 +121,10 @@ impl Drop for Permit {
             used.records = used.records.saturating_sub(1);
             used.bytes = used.bytes.saturating_sub(self.bytes);
         }
-        self.budget.freed.notify_waiters();
+        // Waking costs a lock: only when a put waits for room.
+        if self.budget.waiters.load(Ordering::SeqCst) > 0 {
+            self.budget.freed.notify_waiters();
+        }
     }
 }
 

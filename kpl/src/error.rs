@@ -2,7 +2,7 @@
 
 use kinesis_agg::{HashKeyError, RecordError};
 
-use crate::record::{Attempt, AttemptError, Record};
+use crate::record::{AttemptError, Attempts, Record};
 
 /// A service or transport error code, typed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -140,11 +140,11 @@ pub struct PutError {
     /// The record, unchanged.
     pub record: Record,
     /// The attempts made (empty when nothing was sent).
-    pub attempts: Vec<Attempt>,
+    pub attempts: Attempts,
 }
 
 impl PutError {
-    pub(crate) fn new(kind: PutErrorKind, record: Record, attempts: Vec<Attempt>) -> PutError {
+    pub(crate) fn new(kind: PutErrorKind, record: Record, attempts: Attempts) -> PutError {
         PutError {
             kind,
             record,

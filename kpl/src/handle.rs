@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::error::{PutError, PutErrorKind};
-use crate::record::{PutResult, Record};
+use crate::record::{Attempts, PutResult, Record};
 
 /// Resolves when the record is written ([`PutResult`]) or has failed ([`PutError`], with
 /// the record). Dropping it does not cancel the record.
@@ -45,7 +45,11 @@ impl Future for PutHandle {
             // can only mean the runtime itself went away.
             r.unwrap_or_else(|_| {
                 let record = Record::new(self.stream.clone(), String::new(), Bytes::new());
-                Err(PutError::new(PutErrorKind::ShutDown, record, Vec::new()))
+                Err(PutError::new(
+                    PutErrorKind::ShutDown,
+                    record,
+                    Attempts::default(),
+                ))
             })
         })
     }

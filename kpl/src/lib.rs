@@ -41,5 +41,5 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 pub use metrics::names as metric_names;
 pub use producer::{Outstanding, Producer, RECORD_OVERHEAD_BYTES, ShutdownReport};
-pub use record::{Attempt, AttemptError, PutResult, Record};
+pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
 pub use sink::PutSink;

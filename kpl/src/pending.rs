@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::budget::Permit;
 use crate::error::{PutError, PutErrorKind};
-use crate::record::{Attempt, PutResult, Record};
+use crate::record::{Attempts, PutResult, Record};
 
 pub(crate) type Completion = oneshot::Sender<Result<PutResult, PutError>>;
 
@@ -69,7 +69,7 @@ impl Drop for Incoming {
             let _ = done.send(Err(PutError::new(
                 PutErrorKind::ShutDown,
                 record,
-                Vec::new(),
+                Attempts::default(),
             )));
         }
     }
@@ -94,7 +94,7 @@ pub(crate) struct Pending {
     pub(crate) arrived: Instant,
     pub(crate) deadline: Instant,
     pub(crate) expiry: Instant,
-    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) attempts: Attempts,
     /// When the last attempt ended (or the put), to compute the next attempt's delay.
     pub(crate) idle_since: Instant,
     done: Option<Completion>,
@@ -125,7 +125,7 @@ impl Pending {
             arrived,
             deadline,
             expiry,
-            attempts: Vec::new(),
+            attempts: Attempts::default(),
             idle_since: arrived,
             done: Some(done),
             permit: Some(permit),

@@ -14,7 +14,7 @@ use crate::driver::{Command, Driver, Shared, StreamStats};
 use crate::error::{PutError, PutErrorKind};
 use crate::handle::PutHandle;
 use crate::pending::Incoming;
-use crate::record::Record;
+use crate::record::{Attempts, Record};
 use crate::validate::validate;
 
 /// A Kinesis producer: a cheap `Clone` handle, usable from many tasks, writing any number
@@ -142,7 +142,7 @@ impl Producer {
             return Err(PutError::new(
                 PutErrorKind::Backpressure,
                 to_record(&stream, &user),
-                Vec::new(),
+                Attempts::default(),
             ));
         };
         self.submit(stream, user, permit)
@@ -151,7 +151,11 @@ impl Producer {
     /// Hands the record back when the producer is shut down; otherwise passes it on.
     fn check_open(&self, record: Record) -> Result<Record, PutError> {
         if self.inner.closed.load(AtomicOrdering::Acquire) {
-            return Err(PutError::new(PutErrorKind::ShutDown, record, Vec::new()));
+            return Err(PutError::new(
+                PutErrorKind::ShutDown,
+                record,
+                Attempts::default(),
+            ));
         }
         Ok(record)
     }
@@ -166,7 +170,7 @@ impl Producer {
             return Err(PutError::new(
                 PutErrorKind::ShutDown,
                 to_record(&stream, &user),
-                Vec::new(),
+                Attempts::default(),
             ));
         }
         let (done, rx) = oneshot::channel();
@@ -187,7 +191,7 @@ impl Producer {
             PutError::new(
                 PutErrorKind::ShutDown,
                 Record::new(stream.clone(), String::new(), bytes::Bytes::new()),
-                Vec::new(),
+                Attempts::default(),
             )
         })?;
         let (commands, rx) = mpsc::unbounded_channel();

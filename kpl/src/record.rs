@@ -64,7 +64,60 @@ impl std::fmt::Debug for Record {
     }
 }
 
+/// The attempts made for a record, oldest first. Usually there is one, kept inline (no
+/// allocation per record); it reads as a slice of [`Attempt`].
+///
+/// ```
+/// let attempts = kpl::Attempts::default();
+/// assert!(attempts.is_empty());
+/// assert_eq!(attempts.iter().count(), 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attempts(smallvec::SmallVec<[Attempt; 1]>);
+
+impl Attempts {
+    pub(crate) fn push(&mut self, attempt: Attempt) {
+        self.0.push(attempt);
+    }
+
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Attempt> {
+        self.0.last_mut()
+    }
+
+    /// The attempts as a vector.
+    pub fn into_vec(self) -> Vec<Attempt> {
+        self.0.into_vec()
+    }
+}
+
+impl std::ops::Deref for Attempts {
+    type Target = [Attempt];
+
+    fn deref(&self) -> &[Attempt] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Attempts {
+    type Item = &'a Attempt;
+    type IntoIter = std::slice::Iter<'a, Attempt>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for Attempts {
+    type Item = Attempt;
+    type IntoIter = smallvec::IntoIter<[Attempt; 1]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// One try at sending a record.
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     /// Time between the put (or the previous attempt's end) and this attempt's request.
@@ -102,5 +155,5 @@ pub struct PutResult {
     /// Its index inside that Kinesis record (0 when it was sent alone).
     pub sub_sequence_number: u64,
     /// Every attempt, the successful one last.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Attempts,
 }

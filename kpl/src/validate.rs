@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kinesis_agg::{HashKey, UserRecord, check_partition_key};
 
 use crate::error::{PutError, PutErrorKind, ValidationError};
-use crate::record::Record;
+use crate::record::{Attempts, Record};
 
 /// The record as the pipeline carries it, or the error with the record handed back.
 pub(crate) fn validate(
@@ -16,7 +16,7 @@ pub(crate) fn validate(
         Err(e) => Err(PutError::new(
             PutErrorKind::Validation(e),
             record,
-            Vec::new(),
+            Attempts::default(),
         )),
         Ok(ehk) => {
             let Record {
@@ -33,7 +33,11 @@ pub(crate) fn validate(
                     explicit_hash_key,
                     data: e.data,
                 };
-                PutError::new(PutErrorKind::Validation(e.error.into()), back, Vec::new())
+                PutError::new(
+                    PutErrorKind::Validation(e.error.into()),
+                    back,
+                    Attempts::default(),
+                )
             })?;
 
             Ok((
