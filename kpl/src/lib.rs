@@ -1,6 +1,56 @@
-//! The Kinesis producer library (KPL equivalent), in process.
+//! The Kinesis producer library (KPL equivalent), in process: no daemon, bounded memory,
+//! backpressure, a result per record with its sub-sequence number and attempts.
 //!
-//! Work in progress.
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kpl::{Producer, ProducerConfig, Record};
+//!
+//! let producer = Producer::from_env(ProducerConfig::from_env()?).await?;
+//! let mut acks = Vec::new();
+//! for i in 0..10_000 {
+//!     // Waits only when the outstanding bounds are reached (backpressure).
+//!     acks.push(producer.put(Record::new("orders", format!("customer-{i}"), "payload")).await?);
+//! }
+//! for ack in acks {
+//!     match ack.await {
+//!         Ok(r) => println!("{} {} #{}", r.shard_id, r.sequence_number, r.sub_sequence_number),
+//!         Err(e) => eprintln!("failed after {} attempts: {e}; record handed back", e.attempts.len()),
+//!     }
+//! }
+//! producer.shutdown(std::time::Duration::from_secs(10)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Pipeline
+//!
+//! Each stream has one task owning its pipeline; records flow one way through plain
+//! stages, and only that task knows their order:
+//!
+//! 1. **intake**: validation (at `put`), the hash key (explicit, or the MD5 of the partition
+//!    key, computed for a batch of records in SIMD lanes), the predicted shard (ListShards
+//!    map, binary search on ending hash keys);
+//! 2. **aggregation**: one open aggregate per shard (never two shards in one), finished when
+//!    full or at its deadline (put + `record_max_buffered_time`);
+//! 3. **limiter**: token buckets per shard for records and bytes at `rate_limit` % of the shard
+//!    limits, halved when the shard throttles and recovering on success;
+//! 4. **collector**: PutRecords requests of at most 500 records / 5 MiB, sent when full, at
+//!    their earliest deadline, or when one shard holds 256 KiB;
+//! 5. **sender**: at most `max_connections` requests in flight; the aggregates of a request
+//!    are sealed (MD5) together;
+//! 6. **outcome**: written records complete; throttled, failed or timed-out ones go back to the
+//!    front due in `record_max_buffered_time / 2`; records written to a shard their hash keys
+//!    do not belong to (the map was stale) are checked against the fresh map and sent again
+//!    if a KCL-style consumer would drop them; a record whose TTL passes fails as expired.
+//!
+//! Backpressure: `max_outstanding_records` and `max_outstanding_bytes` bound what is put
+//! and not yet completed; `put` waits for room (and the pipeline then sends what it holds
+//! at once), `try_put` fails fast. `flush` resolves when everything put before it is
+//! complete; `shutdown` flushes until a deadline, then hands back what is left.
+//!
+//! Ordering: with [`Ordering::PerShard`], a shard has at most one request in flight carrying
+//! at most one of its Kinesis records, and a failed record is retried ahead of newer ones,
+//! so records of a partition key arrive in the order they were put (resharding aside:
+//! records re-sent because the map was stale go to the new shards).
 
 // A `PutError` carries the record back by design (nothing is lost with an error); it is
 // larger than clippy likes for an `Err`, and boxing it would only add an allocation.
