@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
@@ -12,6 +13,14 @@ use crate::fault_proxy::{State, full};
 use crate::faults::Plan;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
+
+/// Upstream's answer to the entries that were forwarded.
+struct Upstream {
+    parts: Option<http::response::Parts>,
+    failed: u64,
+    results: Vec<Value>,
+}
 
 pub(crate) async fn fail_entries(
     state: &State,
@@ -19,8 +28,8 @@ pub(crate) async fn fail_entries(
     req: Request<Incoming>,
     fraction: f64,
     error_code: &str,
-) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, BoxError>>, BoxError> {
-    let (mut parts, body) = req.into_parts();
+) -> Result<Response<Body>, BoxError> {
+    let (parts, body) = req.into_parts();
     let mut request: Value = serde_json::from_slice(&body.collect().await?.to_bytes())?;
     let entries = request
         .get_mut("Records")
@@ -33,55 +42,77 @@ pub(crate) async fn fail_entries(
         .filter(|(_, f)| !**f)
         .map(|(e, _)| e.clone())
         .collect();
-    let failure =
-        json!({ "ErrorCode": error_code, "ErrorMessage": "injected by the testkit fault proxy" });
-
-    let mut results: Vec<Value> = Vec::with_capacity(failed.len());
-    let mut upstream_failed = 0;
-    let mut response_parts = None;
-    if !kept.is_empty() {
-        *entries = kept;
-        let body = Bytes::from(serde_json::to_vec(&request)?);
-        parts
-            .headers
-            .insert("content-length", http::HeaderValue::from(body.len()));
-        let (rparts, rbody) = state
-            .forward_buffered_body(Request::from_parts(parts, body))
-            .await?;
-        if !rparts.status.is_success() {
-            // The whole request failed upstream: pass that on unchanged.
-            return Ok(Response::from_parts(rparts, full(rbody)));
+    let upstream = if kept.is_empty() {
+        Upstream {
+            parts: None,
+            failed: 0,
+            results: Vec::new(),
         }
-        let response: Value = serde_json::from_slice(&rbody)?;
-        upstream_failed = response
+    } else {
+        *entries = kept;
+        match forward(state, parts, &request).await? {
+            Ok(upstream) => upstream,
+            // The whole request failed upstream: pass that on unchanged.
+            Err(response) => return Ok(response),
+        }
+    };
+    Ok(merge(upstream, &failed, error_code))
+}
+
+/// Forwards the request with the kept entries; an error response comes back as `Err`.
+async fn forward(
+    state: &State,
+    mut parts: http::request::Parts,
+    request: &Value,
+) -> Result<Result<Upstream, Response<Body>>, BoxError> {
+    let body = Bytes::from(serde_json::to_vec(request)?);
+    parts
+        .headers
+        .insert("content-length", http::HeaderValue::from(body.len()));
+    let (rparts, rbody) = state
+        .forward_buffered_body(Request::from_parts(parts, body))
+        .await?;
+    if !rparts.status.is_success() {
+        return Ok(Err(Response::from_parts(rparts, full(rbody))));
+    }
+    let response: Value = serde_json::from_slice(&rbody)?;
+    Ok(Ok(Upstream {
+        failed: response
             .get("FailedRecordCount")
             .and_then(Value::as_u64)
-            .unwrap_or(0);
-        results = response
+            .unwrap_or(0),
+        results: response
             .get("Records")
             .and_then(Value::as_array)
             .cloned()
-            .unwrap_or_default();
-        response_parts = Some(rparts);
-    }
-    let mut upstream = results.into_iter();
+            .unwrap_or_default(),
+        parts: Some(rparts),
+    }))
+}
+
+/// The response with the injected failures in their places among upstream's results.
+fn merge(upstream: Upstream, failed: &[bool], error_code: &str) -> Response<Body> {
+    let failure =
+        json!({ "ErrorCode": error_code, "ErrorMessage": "injected by the testkit fault proxy" });
+    let mut results = upstream.results.into_iter();
     let merged: Vec<Value> = failed
         .iter()
         .map(|&f| {
             if f {
                 failure.clone()
             } else {
-                upstream.next().unwrap_or_else(|| failure.clone())
+                results.next().unwrap_or_else(|| failure.clone())
             }
         })
         .collect();
     let injected = failed.iter().filter(|f| **f).count() as u64;
-    let body = json!({ "FailedRecordCount": upstream_failed + injected, "Records": merged });
-    let body = Bytes::from(serde_json::to_vec(&body)?);
-    let mut response = match response_parts {
-        Some(p) => Response::from_parts(p, full(body.clone())),
+    let body = json!({ "FailedRecordCount": upstream.failed + injected, "Records": merged });
+    let body = Bytes::from(body.to_string());
+    let length = http::HeaderValue::from(body.len());
+    let mut response = match upstream.parts {
+        Some(p) => Response::from_parts(p, full(body)),
         None => {
-            let mut r = Response::new(full(body.clone()));
+            let mut r = Response::new(full(body));
             r.headers_mut().insert(
                 "content-type",
                 http::HeaderValue::from_static("application/x-amz-json-1.1"),
@@ -89,10 +120,8 @@ pub(crate) async fn fail_entries(
             r
         }
     };
+    response.headers_mut().insert("content-length", length);
     response
-        .headers_mut()
-        .insert("content-length", http::HeaderValue::from(body.len()));
-    Ok(response)
 }
 
 impl State {

@@ -29,23 +29,51 @@ impl ConfigError {
     }
 }
 
-const MIB: usize = 1024 * 1024;
-
-fn check<T: PartialOrd + std::fmt::Debug>(
+/// One range check; values are widened to u128 (durations in milliseconds).
+struct Bound {
     field: &'static str,
-    value: T,
-    min: T,
-    max: T,
+    value: u128,
+    min: u128,
+    max: u128,
     range: &'static str,
-) -> Result<(), ConfigError> {
-    if value < min || value > max {
-        return Err(ConfigError::OutOfRange {
-            field,
-            value: format!("{value:?}"),
-            range,
-        });
+}
+
+impl Bound {
+    fn check(self) -> Result<(), ConfigError> {
+        if self.value < self.min || self.value > self.max {
+            let (field, value, range) = (self.field, self.value.to_string(), self.range);
+            return Err(ConfigError::OutOfRange {
+                field,
+                value,
+                range,
+            });
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+fn b(
+    field: &'static str,
+    value: impl Into<u128>,
+    min: u128,
+    max: u128,
+    range: &'static str,
+) -> Bound {
+    Bound {
+        field,
+        value: value.into(),
+        min,
+        max,
+        range,
+    }
+}
+
+fn size(n: usize) -> u128 {
+    n as u128
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
 }
 
 impl ProducerConfig {
@@ -59,105 +87,118 @@ impl ProducerConfig {
     /// );
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check(
-            "AggregationMaxCount",
-            self.aggregation_max_count,
-            1,
-            u64::MAX,
-            "[1, 2^64-1]",
-        )?;
-        check(
-            "MaxUserRecordSize",
-            self.max_user_record_size,
-            1,
-            10 * MIB,
-            "[1, 10 MiB]",
-        )?;
-        check(
-            "AggregationMaxSize",
-            self.aggregation_max_size,
-            64,
-            10 * MIB,
-            "[64, 10 MiB]",
-        )?;
-        check(
-            "CollectionMaxCount",
-            self.collection_max_count,
-            1,
-            500,
-            "[1, 500]",
-        )?;
-        check(
-            "CollectionMaxSize",
-            self.collection_max_size,
-            52_224,
-            10 * MIB,
-            "[52224, 10 MiB]",
-        )?;
-        let ms = Duration::from_millis;
-        check(
-            "RecordMaxBufferedTime",
-            self.record_max_buffered_time,
-            ms(0),
-            ms(60_000),
-            "[0, 60000] ms",
-        )?;
-        check(
-            "RecordTtl",
-            self.record_ttl,
-            ms(100),
-            ms(86_400_000),
-            "[100, 86400000] ms",
-        )?;
-        check(
-            "RateLimit",
-            self.rate_limit,
-            1,
-            u32::MAX,
-            "[1, 4294967295] percent",
-        )?;
-        check("MaxConnections", self.max_connections, 1, 256, "[1, 256]")?;
-        check(
-            "RequestTimeout",
-            self.request_timeout,
-            ms(100),
-            ms(600_000),
-            "[100, 600000] ms",
-        )?;
-        check(
-            "ConnectTimeout",
-            self.connect_timeout,
-            ms(100),
-            ms(300_000),
-            "[100, 300000] ms",
-        )?;
-        check(
-            "ShardMapRefreshInterval",
-            self.shard_map_refresh_interval,
-            ms(1000),
-            Duration::MAX,
-            ">= 1000 ms",
-        )?;
-        check(
-            "MaxOutstandingRecords",
-            self.max_outstanding_records,
-            1,
-            usize::MAX >> 4,
-            ">= 1",
-        )?;
-        check(
-            "MaxOutstandingBytes",
-            self.max_outstanding_bytes,
-            self.max_user_record_size,
-            usize::MAX >> 4,
-            ">= MaxUserRecordSize",
-        )
+        let mib = 1024 * 1024;
+        let unbounded = u128::MAX;
+        [
+            b(
+                "AggregationMaxCount",
+                self.aggregation_max_count,
+                1,
+                unbounded,
+                "[1, 2^64-1]",
+            ),
+            b(
+                "MaxUserRecordSize",
+                size(self.max_user_record_size),
+                1,
+                10 * mib,
+                "[1, 10 MiB]",
+            ),
+            b(
+                "AggregationMaxSize",
+                size(self.aggregation_max_size),
+                64,
+                10 * mib,
+                "[64, 10 MiB]",
+            ),
+            b(
+                "CollectionMaxCount",
+                size(self.collection_max_count),
+                1,
+                500,
+                "[1, 500]",
+            ),
+            b(
+                "CollectionMaxSize",
+                size(self.collection_max_size),
+                52_224,
+                10 * mib,
+                "[52224, 10 MiB]",
+            ),
+            b(
+                "RecordMaxBufferedTime",
+                ms(self.record_max_buffered_time),
+                0,
+                60_000,
+                "[0, 60000] ms",
+            ),
+            b(
+                "RecordTtl",
+                ms(self.record_ttl),
+                100,
+                86_400_000,
+                "[100, 86400000] ms",
+            ),
+            b(
+                "RateLimit",
+                self.rate_limit,
+                1,
+                unbounded,
+                "[1, 4294967295] percent",
+            ),
+            b(
+                "MaxConnections",
+                size(self.max_connections),
+                1,
+                256,
+                "[1, 256]",
+            ),
+            b(
+                "RequestTimeout",
+                ms(self.request_timeout),
+                100,
+                600_000,
+                "[100, 600000] ms",
+            ),
+            b(
+                "ConnectTimeout",
+                ms(self.connect_timeout),
+                100,
+                300_000,
+                "[100, 300000] ms",
+            ),
+            b(
+                "ShardMapRefreshInterval",
+                ms(self.shard_map_refresh_interval),
+                1000,
+                unbounded,
+                ">= 1000 ms",
+            ),
+            b(
+                "MaxOutstandingRecords",
+                size(self.max_outstanding_records),
+                1,
+                unbounded,
+                ">= 1",
+            ),
+            b(
+                "MaxOutstandingBytes",
+                size(self.max_outstanding_bytes),
+                size(self.max_user_record_size),
+                unbounded,
+                ">= MaxUserRecordSize",
+            ),
+        ]
+        .into_iter()
+        .try_for_each(Bound::check)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIB: usize = 1024 * 1024;
 
     #[test]
     fn defaults_are_valid_and_the_kpls() {

@@ -1,6 +1,8 @@
 //! Completion bookkeeping, expiry, and abort.
 
-use tokio::time::Instant;
+use std::sync::atomic::Ordering as AtomicOrdering;
+
+use tokio::time::{Duration, Instant};
 
 use super::Driver;
 use crate::error::PutErrorKind;
@@ -121,7 +123,7 @@ impl Driver {
                     .shared
                     .config
                     .record_max_buffered_time
-                    .max(std::time::Duration::from_millis(100)),
+                    .max(Duration::from_millis(100)),
             );
         }
     }
@@ -160,5 +162,39 @@ impl Driver {
         held.into_iter()
             .map(|p| self.fail(p, PutErrorKind::ShutDown))
             .collect()
+    }
+
+    /// Publishes the oldest outstanding record's put time, at most every 10 ms (at once
+    /// when nothing is outstanding any more).
+    pub(super) fn publish_stats(&mut self, now: Instant) {
+        let changed = (self.outstanding == 0) != self.published_empty;
+        if now < self.stats_at && !changed {
+            self.stats_dirty = true;
+            return;
+        }
+        self.stats_dirty = false;
+        self.published_empty = self.outstanding == 0;
+        self.stats_at = now + Duration::from_millis(10);
+        let oldest = [
+            self.premap.iter().map(|p| p.arrived).min(),
+            self.aggregation.oldest(),
+            self.limiter.oldest(),
+            self.collector.oldest(),
+            self.requests.values().map(|r| r.oldest).min(),
+            self.unverified
+                .iter()
+                .flat_map(|u| u.users.iter().map(|p| p.arrived))
+                .min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let value = oldest.map_or(0, |o| {
+            u64::try_from(o.saturating_duration_since(self.shared.epoch).as_nanos())
+                .unwrap_or(u64::MAX - 1)
+                + 1
+        });
+        self.stats.oldest.store(value, AtomicOrdering::Relaxed);
+        self.metrics.pending(self.outstanding);
     }
 }

@@ -5,9 +5,12 @@
 //! records or send them to the front again. One `select!` waits on the commands, the
 //! requests in flight, the shard listing, a free connection and the next deadline.
 
+mod backoff;
 mod intake;
 mod lifecycle;
 mod outcome;
+
+use backoff::Backoff;
 
 use std::collections::HashSet;
 
@@ -15,7 +18,7 @@ use crate::FastMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::AtomicU64;
 
 use aws_sdk_kinesis::Client;
 use futures::StreamExt;
@@ -138,28 +141,6 @@ pub(crate) struct Driver {
     stats_dirty: bool,
     published_empty: bool,
     ready: Vec<Outgoing>,
-}
-
-/// Pause after a whole request failed: 100 ms doubling to 5 s, reset by a success.
-#[derive(Debug, Default)]
-struct Backoff {
-    until: Option<Instant>,
-    delay: Duration,
-}
-
-impl Backoff {
-    fn failed(&mut self, now: Instant) {
-        self.delay = (self.delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-        self.until = Some(now + self.delay);
-    }
-
-    fn succeeded(&mut self) {
-        *self = Backoff::default();
-    }
-
-    fn active(&self, now: Instant) -> bool {
-        self.until.is_some_and(|u| u > now)
-    }
 }
 
 impl Driver {
@@ -382,39 +363,5 @@ impl Driver {
         .min()
         .unwrap_or(now + Duration::from_secs(1))
         .max(now)
-    }
-
-    /// Publishes the oldest outstanding record's put time, at most every 10 ms (at once
-    /// when nothing is outstanding any more).
-    fn publish_stats(&mut self, now: Instant) {
-        let changed = (self.outstanding == 0) != self.published_empty;
-        if now < self.stats_at && !changed {
-            self.stats_dirty = true;
-            return;
-        }
-        self.stats_dirty = false;
-        self.published_empty = self.outstanding == 0;
-        self.stats_at = now + Duration::from_millis(10);
-        let oldest = [
-            self.premap.iter().map(|p| p.arrived).min(),
-            self.aggregation.oldest(),
-            self.limiter.oldest(),
-            self.collector.oldest(),
-            self.requests.values().map(|r| r.oldest).min(),
-            self.unverified
-                .iter()
-                .flat_map(|u| u.users.iter().map(|p| p.arrived))
-                .min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let value = oldest.map_or(0, |o| {
-            u64::try_from(o.saturating_duration_since(self.shared.epoch).as_nanos())
-                .unwrap_or(u64::MAX - 1)
-                + 1
-        });
-        self.stats.oldest.store(value, AtomicOrdering::Relaxed);
-        self.metrics.pending(self.outstanding);
     }
 }
