@@ -122,7 +122,10 @@ impl ShardProcessor for LinePrinter {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("consumer: cannot start a runtime: {e}");
@@ -190,7 +193,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Status on stderr every 5 s; graceful shutdown on Ctrl-C, SIGTERM or idleness.
-async fn watch(handle: WorkerHandle, progress: Arc<Progress>, started: Instant, idle_exit: Option<u64>) {
+async fn watch(
+    handle: WorkerHandle,
+    progress: Arc<Progress>,
+    started: Instant,
+    idle_exit: Option<u64>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut seconds = 0u64;
     let signal = shutdown_signal();
@@ -204,7 +212,7 @@ async fn watch(handle: WorkerHandle, progress: Arc<Progress>, started: Instant, 
             _ = tick.tick() => {
                 seconds += 1;
                 let status = handle.status();
-                if seconds % 5 == 0 {
+                if seconds.is_multiple_of(5) {
                     eprintln!(
                         "consumer: {} records, holding {} leases {:?}",
                         progress.records.load(Ordering::Relaxed),
@@ -229,13 +237,14 @@ async fn watch(handle: WorkerHandle, progress: Arc<Progress>, started: Instant, 
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

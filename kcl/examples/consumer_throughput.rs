@@ -23,8 +23,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use clap::Parser;
-use kcl::agg::{AddError, Aggregator, AggregatorConfig, EncodedRecord, HashKey, HashRange, UserRecord};
-use kcl::{Checkpointer, Config, InitialPosition, ProcessRecordsInput, ShardProcessor, StreamId, Worker};
+use kcl::agg::{
+    AddError, Aggregator, AggregatorConfig, EncodedRecord, HashKey, HashRange, UserRecord,
+};
+use kcl::{
+    Checkpointer, Config, InitialPosition, ProcessRecordsInput, ShardProcessor, StreamId, Worker,
+};
 use testkit::workload::{Shape, generate};
 use testkit::{LocalAws, streams};
 use tokio::sync::watch;
@@ -74,7 +78,9 @@ impl ShardProcessor for Count {
     async fn process_records(&mut self, input: ProcessRecordsInput) {
         let bytes: usize = input.records.iter().map(|r| r.data.len()).sum();
         std::hint::black_box(bytes);
-        let total = self.n.fetch_add(input.records.len() as u64, Ordering::Relaxed)
+        let total = self
+            .n
+            .fetch_add(input.records.len() as u64, Ordering::Relaxed)
             + input.records.len() as u64;
         let _ = input.checkpointer.checkpoint().await;
         self.done.send_replace(total);
@@ -128,7 +134,10 @@ async fn run(args: Args) -> Result<(), Error> {
     let consumer_cpu = cpu_after.consumer - cpu_before.consumer;
     let server_cpu = cpu_after.other - cpu_before.other;
     let got = n.load(Ordering::Relaxed);
-    println!("delivered {got} user records in {elapsed:.2} s: {:.0} records/s", got as f64 / elapsed);
+    println!(
+        "delivered {got} user records in {elapsed:.2} s: {:.0} records/s",
+        got as f64 / elapsed
+    );
     println!(
         "consumer CPU {consumer_cpu:.2} s = {:.3} CPU s per million records = {:.2} M records/s per core of consumer CPU",
         consumer_cpu / (got as f64 / 1e6),
@@ -146,7 +155,10 @@ async fn prefill(kinesis: &aws_sdk_kinesis::Client, count: usize) -> Result<usiz
     let mut shards: Vec<HashRange> = Vec::new();
     for s in streams::list_shards(kinesis, "bench").await? {
         if let Some(r) = s.hash_key_range() {
-            shards.push(HashRange::from_decimal(r.starting_hash_key(), r.ending_hash_key())?);
+            shards.push(HashRange::from_decimal(
+                r.starting_hash_key(),
+                r.ending_hash_key(),
+            )?);
         }
     }
     shards.sort_by_key(HashRange::end);
@@ -185,7 +197,12 @@ async fn prefill(kinesis: &aws_sdk_kinesis::Client, count: usize) -> Result<usiz
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let put = kinesis.put_records().stream_name("bench").set_records(Some(entries)).send().await?;
+        let put = kinesis
+            .put_records()
+            .stream_name("bench")
+            .set_records(Some(entries))
+            .send()
+            .await?;
         if put.failed_record_count().unwrap_or(0) > 0 {
             return Err("PutRecords failed entries while pre-filling".into());
         }

@@ -1,5 +1,5 @@
 //! Failover benchmark, with the default lease settings (failover time 10 s, renewal every
-//! 3.3 s, taker pass every 1 s) and a producer writing to every shard all the time:
+//! 3.3 s, taker pass every 500 ms) and a producer writing to every shard all the time:
 //!
 //! - graceful: a worker shuts down gracefully (final checkpoint, leases released); the
 //!   time from the end of its release to the first record of each of its shards
@@ -79,7 +79,10 @@ struct Bench {
 }
 
 impl Bench {
-    fn start(&self, id: &str) -> Result<(WorkerHandle, JoinHandle<Result<(), kcl::WorkerError>>), Error> {
+    fn start(
+        &self,
+        id: &str,
+    ) -> Result<(WorkerHandle, JoinHandle<Result<(), kcl::WorkerError>>), Error> {
         let mut config = Config::new("failover-app", StreamId::Name("fo".into()))
             .with_failover_time(self.failover);
         config.worker_identifier = id.into();
@@ -92,24 +95,41 @@ impl Bench {
             seen: seen.clone(),
             changed: changed.clone(),
         };
-        let w = Worker::new(config, self.aws.kinesis_client(), self.aws.dynamodb_client(), factory)?;
+        let w = Worker::new(
+            config,
+            self.aws.kinesis_client(),
+            self.aws.dynamodb_client(),
+            factory,
+        )?;
         let h = w.handle();
         Ok((h, tokio::spawn(w.run())))
     }
 
     /// Waits until `worker` processed a record of every shard in `shards` after `since`.
-    async fn taken_over(&self, worker: &str, shards: &BTreeSet<String>, since: Instant) -> Duration {
+    async fn taken_over(
+        &self,
+        worker: &str,
+        shards: &BTreeSet<String>,
+        since: Instant,
+    ) -> Duration {
         let mut rx = self.changed.subscribe();
         loop {
             let latest = {
                 let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
                 shards
                     .iter()
-                    .map(|s| seen.get(&(worker.to_owned(), s.clone())).copied().filter(|t| *t > since))
+                    .map(|s| {
+                        seen.get(&(worker.to_owned(), s.clone()))
+                            .copied()
+                            .filter(|t| *t > since)
+                    })
                     .collect::<Option<Vec<Instant>>>()
             };
             if let Some(times) = latest {
-                return times.into_iter().max().map_or(Duration::ZERO, |t| t - since);
+                return times
+                    .into_iter()
+                    .max()
+                    .map_or(Duration::ZERO, |t| t - since);
             }
             if rx.changed().await.is_err() {
                 return Duration::MAX;
@@ -120,7 +140,10 @@ impl Bench {
 
 async fn balanced(handles: &[&WorkerHandle], per_worker: usize) {
     loop {
-        if handles.iter().all(|h| h.status().held_leases.len() == per_worker) {
+        if handles
+            .iter()
+            .all(|h| h.status().held_leases.len() == per_worker)
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -165,7 +188,10 @@ async fn run(args: Args) -> Result<(), Error> {
         let released = Instant::now();
         task.await??;
         let took = bench.taken_over("stayer", &shards, released).await;
-        println!("graceful round {round}: {shards:?} processed by the other worker {:.0} ms after release", took.as_secs_f64() * 1e3);
+        println!(
+            "graceful round {round}: {shards:?} processed by the other worker {:.0} ms after release",
+            took.as_secs_f64() * 1e3
+        );
         graceful.push(took);
     }
     let (crasher, task) = bench.start("crasher")?;
@@ -205,7 +231,12 @@ async fn produce(kinesis: aws_sdk_kinesis::Client) {
                     .ok()
             })
             .collect();
-        let _ = kinesis.put_records().stream_name("fo").set_records(Some(entries)).send().await;
+        let _ = kinesis
+            .put_records()
+            .stream_name("fo")
+            .set_records(Some(entries))
+            .send()
+            .await;
         i += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

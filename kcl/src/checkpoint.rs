@@ -246,7 +246,8 @@ impl Checkpointer {
         application_state: Option<Bytes>,
     ) -> Result<PreparedCheckpoint, CheckpointError> {
         let position = self.last_delivered();
-        self.prepare_checkpoint_to(position, application_state).await
+        self.prepare_checkpoint_to(position, application_state)
+            .await
     }
 
     /// Prepares a checkpoint at `position`, with optional application state: written to
@@ -274,10 +275,15 @@ impl Checkpointer {
     }
 
     /// Writes child shard ids at shard end (fenced like a checkpoint).
-    pub(crate) async fn write_child_shard_ids(&self, children: &[String]) -> Result<(), CheckpointError> {
+    pub(crate) async fn write_child_shard_ids(
+        &self,
+        children: &[String],
+    ) -> Result<(), CheckpointError> {
         let (store, me) = (self.inner.leases.store(), self.inner.leases.worker_id());
-        self.fenced(|counter| store.set_child_shard_ids(&self.inner.shard_id, counter, me, children))
-            .await
+        self.fenced(|counter| {
+            store.set_child_shard_ids(&self.inner.shard_id, counter, me, children)
+        })
+        .await
     }
 
     async fn fenced<F, Fut>(&self, op: F) -> Result<(), CheckpointError>
@@ -337,7 +343,12 @@ mod tests {
         );
         // From a sentinel start, any delivered record is in range.
         assert!(check_range(&at("1", 0), &Position::Latest, &delivered).is_ok());
-        let msg = check_range(&at("99", 0), &last, &delivered).unwrap_err().to_string();
-        assert!(msg.contains("99/0") && msg.contains("10/2") && msg.contains("20/0"), "{msg}");
+        let msg = check_range(&at("99", 0), &last, &delivered)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("99/0") && msg.contains("10/2") && msg.contains("20/0"),
+            "{msg}"
+        );
     }
 }

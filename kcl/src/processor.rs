@@ -81,7 +81,10 @@ pub trait ShardProcessor: Send + 'static {
 
     /// The worker is shutting down gracefully; the lease is still held, so this is the
     /// place for a final checkpoint. The lease is released afterwards.
-    fn shutdown_requested(&mut self, checkpointer: Checkpointer) -> impl Future<Output = ()> + Send {
+    fn shutdown_requested(
+        &mut self,
+        checkpointer: Checkpointer,
+    ) -> impl Future<Output = ()> + Send {
         let _ = checkpointer;
         async {}
     }

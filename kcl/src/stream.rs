@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -35,7 +35,10 @@ impl StreamRecord {
     /// every N records is much cheaper than every one.
     pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
         self.checkpointer
-            .checkpoint_at(&self.record.sequence_number, self.record.sub_sequence_number)
+            .checkpoint_at(
+                &self.record.sequence_number,
+                self.record.sub_sequence_number,
+            )
             .await
     }
 

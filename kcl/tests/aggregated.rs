@@ -93,14 +93,16 @@ async fn run_until(config: kcl::Config, e: &common::Env, want: usize) -> Vec<Rec
     let w = Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), factory).unwrap();
     let handle = w.handle();
     let task = tokio::spawn(w.run());
-    tokio::time::timeout(std::time::Duration::from_secs(30), count.wait_for(|n| *n >= want))
-        .await
-        .expect("records in time")
-        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        count.wait_for(|n| *n >= want),
+    )
+    .await
+    .expect("records in time")
+    .unwrap();
     handle.graceful_shutdown().await;
     task.await.unwrap().unwrap();
-    let got = p.got.lock().unwrap().clone();
-    got
+    p.got.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,8 +123,14 @@ async fn restart_resumes_inside_an_aggregate() {
 
     // The table holds the checkpoint inside the aggregate, and no owner (released).
     let item = common::raw_items(&e.dynamodb, "agg-app").await.remove(0);
-    assert_eq!(item["checkpoint"], AttributeValue::S(at.sequence_number.to_string()));
-    assert_eq!(item["checkpointSubSequenceNumber"], AttributeValue::N("5".into()));
+    assert_eq!(
+        item["checkpoint"],
+        AttributeValue::S(at.sequence_number.to_string())
+    );
+    assert_eq!(
+        item["checkpointSubSequenceNumber"],
+        AttributeValue::N("5".into())
+    );
     assert!(!item.contains_key("leaseOwner"));
 
     // A new worker resumes right after u25, inside the same aggregate.

@@ -33,13 +33,15 @@ async fn abrupt_stop_redelivers_everything_after_the_last_checkpoint() {
     let a_handle = a.handle();
     let a_task = tokio::spawn(a.run());
     put(&e.kinesis, &e.stream, &numbered("during", 0..200)).await;
-    log.wait_until("the first 400 records", |d| d.len() == 400).await;
+    log.wait_until("the first 400 records", |d| d.len() == 400)
+        .await;
     // Every batch so far was checkpointed (the log announces a batch after its checkpoint).
 
     // From now on nothing is checkpointed; then the worker dies without shutting down.
     log.checkpointing.store(false, Ordering::SeqCst);
     put(&e.kinesis, &e.stream, &numbered("unacked", 0..100)).await;
-    log.wait_until("the unacknowledged 100", |d| d.len() == 500).await;
+    log.wait_until("the unacknowledged 100", |d| d.len() == 500)
+        .await;
     assert_eq!(a_handle.status().leases_released, 0);
     a_task.abort();
     let _ = a_task.await;
@@ -69,7 +71,11 @@ async fn abrupt_stop_redelivers_everything_after_the_last_checkpoint() {
     assert!(
         again_set.iter().all(|d| d.starts_with("unacked-")),
         "only records after the last checkpoint are delivered again: {:?}",
-        again_set.iter().filter(|d| !d.starts_with("unacked-")).take(5).collect::<Vec<_>>()
+        again_set
+            .iter()
+            .filter(|d| !d.starts_with("unacked-"))
+            .take(5)
+            .collect::<Vec<_>>()
     );
     assert_eq!(again.len(), 100, "each exactly once by the new worker");
     assert_eq!(log.data().len(), 500, "nothing missing");

@@ -35,7 +35,13 @@ async fn three_workers_balance_a_fourth_steals_and_a_leaver_hands_over() {
     let start = |id: &str| {
         let mut config = fast_config("bal-app", &e.stream, id).with_failover_time(failover);
         config.lease_taker_interval = Duration::from_millis(100);
-        let w = Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), log.factory(id)).unwrap();
+        let w = Worker::new(
+            config,
+            e.kinesis.clone(),
+            e.dynamodb.clone(),
+            log.factory(id),
+        )
+        .unwrap();
         let h = w.handle();
         (h, tokio::spawn(w.run()))
     };
@@ -58,7 +64,11 @@ async fn three_workers_balance_a_fourth_steals_and_a_leaver_hands_over() {
     println!("4 workers: {four:?}");
     assert!(d.status().leases_taken >= 3, "d took its share by stealing");
     let lost: u64 = [&a, &b, &c].iter().map(|h| h.status().leases_lost).sum();
-    assert_eq!(lost - lost_before, 3, "exactly the three stolen leases were lost by their owners");
+    assert_eq!(
+        lost - lost_before,
+        3,
+        "exactly the three stolen leases were lost by their owners"
+    );
 
     // d leaves gracefully: its leases are released and taken by the others at once.
     let released: BTreeSet<String> = d.status().held_leases;

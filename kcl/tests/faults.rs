@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use common::{Log, fast_config, numbered, put};
 use kcl::Worker;
-use testkit::{Fault, FaultProxy, LocalAws, LocalAwsOptions, Rule, sdk_config_without_retries, streams};
+use testkit::{
+    Fault, FaultProxy, LocalAws, LocalAwsOptions, Rule, sdk_config_without_retries, streams,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn low_rate_dynamodb_errors_cause_no_lease_thrash() {
@@ -82,7 +84,9 @@ async fn throttling_and_expired_iterators_lose_and_repeat_nothing() {
     streams::create_stream(&kinesis, "slow", 1).await.unwrap();
     let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
     proxy.set_rules(vec![
-        Rule::new(Fault::kinesis_throttled()).on("GetRecords").with_probability(0.3),
+        Rule::new(Fault::kinesis_throttled())
+            .on("GetRecords")
+            .with_probability(0.3),
     ]);
     let reader = aws_sdk_kinesis::Client::new(&sdk_config_without_retries(&proxy.endpoint()));
     let log = Log::default();

@@ -82,7 +82,9 @@ async fn a_stale_owner_cannot_checkpoint_even_after_taking_the_lease_back() {
         .update_item()
         .table_name("fence-app")
         .key("leaseKey", s(&shard))
-        .update_expression("SET leaseOwner = :o, leaseCounter = :n ADD ownerSwitchesSinceCheckpoint :one")
+        .update_expression(
+            "SET leaseOwner = :o, leaseCounter = :n ADD ownerSwitchesSinceCheckpoint :one",
+        )
         .condition_expression("leaseCounter = :c")
         .expression_attribute_values(":o", s("intruder"))
         .expression_attribute_values(":n", AttributeValue::N((counter + 1).to_string()))
@@ -94,13 +96,26 @@ async fn a_stale_owner_cannot_checkpoint_even_after_taking_the_lease_back() {
 
     // The stale processor tries to checkpoint a new record it was given.
     put(&e.kinesis, &e.stream, &numbered("late", 0..1)).await;
-    log.wait_until("the late record", |d| d.contains("late-0")).await;
+    log.wait_until("the late record", |d| d.contains("late-0"))
+        .await;
     let err = stale.checkpoint().await.unwrap_err();
-    assert_eq!(err, CheckpointError::LeaseLost { shard_id: shard.clone() });
+    assert_eq!(
+        err,
+        CheckpointError::LeaseLost {
+            shard_id: shard.clone()
+        }
+    );
     assert!(!err.is_retryable());
     let item = common::raw_items(&e.dynamodb, "fence-app").await.remove(0);
-    assert_eq!(item["leaseOwner"], s("intruder"), "the refused write changed nothing");
-    assert_eq!(item["leaseCounter"], AttributeValue::N((counter + 1).to_string()));
+    assert_eq!(
+        item["leaseOwner"],
+        s("intruder"),
+        "the refused write changed nothing"
+    );
+    assert_eq!(
+        item["leaseCounter"],
+        AttributeValue::N((counter + 1).to_string())
+    );
     assert_eq!(
         item["checkpoint"],
         s(&checkpoint_before.to_table().0),
@@ -111,7 +126,12 @@ async fn a_stale_owner_cannot_checkpoint_even_after_taking_the_lease_back() {
     // worker takes it back under a new acquisition. The old checkpointer stays refused.
     common::wait_leases(&[&a], Duration::from_secs(10), |s| s[0].contains(&shard)).await;
     let err = stale.checkpoint().await.unwrap_err();
-    assert_eq!(err, CheckpointError::LeaseLost { shard_id: shard.clone() });
+    assert_eq!(
+        err,
+        CheckpointError::LeaseLost {
+            shard_id: shard.clone()
+        }
+    );
     let item = common::raw_items(&e.dynamodb, "fence-app").await.remove(0);
     assert_eq!(item["leaseOwner"], s("a"));
     assert!(a.status().leases_lost >= 1);

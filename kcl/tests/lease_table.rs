@@ -57,7 +57,10 @@ impl ShardProcessor for TwoPhase {
                 .prepare_checkpoint(Some(Bytes::from_static(b"app-state")))
                 .await
                 .unwrap();
-            assert_eq!(prepared.position(), &input.records.last().unwrap().position());
+            assert_eq!(
+                prepared.position(),
+                &input.records.last().unwrap().position()
+            );
         } else {
             input.checkpointer.checkpoint().await.unwrap();
         }
@@ -92,12 +95,21 @@ async fn lease_items_have_the_kcl_names_and_types() {
     done.wait_for(|n| *n >= 1).await.unwrap();
 
     // The table: leaseKey S hash key, on demand.
-    let table = e.dynamodb.describe_table().table_name("table-app").send().await.unwrap();
+    let table = e
+        .dynamodb
+        .describe_table()
+        .table_name("table-app")
+        .send()
+        .await
+        .unwrap();
     let table = table.table().unwrap();
     assert_eq!(table.key_schema()[0].attribute_name(), "leaseKey");
     assert_eq!(table.key_schema()[0].key_type(), &KeyType::Hash);
     assert_eq!(table.key_schema().len(), 1);
-    assert_eq!(table.attribute_definitions()[0].attribute_type(), &ScalarAttributeType::S);
+    assert_eq!(
+        table.attribute_definitions()[0].attribute_type(),
+        &ScalarAttributeType::S
+    );
     assert_eq!(
         table.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
@@ -124,8 +136,14 @@ async fn lease_items_have_the_kcl_names_and_types() {
     assert_eq!(item["checkpoint"], AttributeValue::S("TRIM_HORIZON".into()));
     assert_eq!(item["leaseOwner"], AttributeValue::S("w1".into()));
     assert_eq!(item["startingHashKey"], AttributeValue::S("0".into()));
-    assert_eq!(item["endingHashKey"], AttributeValue::S(u128::MAX.to_string()));
-    assert_eq!(item["pendingCheckpointState"].as_b().unwrap().as_ref(), b"app-state");
+    assert_eq!(
+        item["endingHashKey"],
+        AttributeValue::S(u128::MAX.to_string())
+    );
+    assert_eq!(
+        item["pendingCheckpointState"].as_b().unwrap().as_ref(),
+        b"app-state"
+    );
 
     // The commit replaces the pending fields by the checkpoint.
     put(&e.kinesis, &e.stream, &numbered("b", 0..10)).await;
@@ -133,8 +151,17 @@ async fn lease_items_have_the_kcl_names_and_types() {
     let item = common::raw_items(&e.dynamodb, "table-app").await.remove(0);
     assert!(!item.contains_key("pendingCheckpoint"));
     assert!(!item.contains_key("pendingCheckpointState"));
-    assert!(item["checkpoint"].as_s().unwrap().bytes().all(|b| b.is_ascii_digit()));
-    assert_eq!(item["checkpointSubSequenceNumber"], AttributeValue::N("0".into()));
+    assert!(
+        item["checkpoint"]
+            .as_s()
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    );
+    assert_eq!(
+        item["checkpointSubSequenceNumber"],
+        AttributeValue::N("0".into())
+    );
 
     // Split: SHARD_END on the parent with childShardIds; children with parentShardId.
     let parent = item["leaseKey"].as_s().unwrap().clone();
@@ -148,11 +175,12 @@ async fn lease_items_have_the_kcl_names_and_types() {
         .unwrap();
     streams::wait_active(&e.kinesis, &e.stream).await.unwrap();
     done.wait_for(|n| *n >= 1000).await.unwrap();
-    let items: HashMap<String, HashMap<String, AttributeValue>> = common::raw_items(&e.dynamodb, "table-app")
-        .await
-        .into_iter()
-        .map(|i| (i["leaseKey"].as_s().unwrap().clone(), i))
-        .collect();
+    let items: HashMap<String, HashMap<String, AttributeValue>> =
+        common::raw_items(&e.dynamodb, "table-app")
+            .await
+            .into_iter()
+            .map(|i| (i["leaseKey"].as_s().unwrap().clone(), i))
+            .collect();
     assert_eq!(items.len(), 3);
     let p = &items[&parent];
     assert_eq!(p["checkpoint"], AttributeValue::S("SHARD_END".into()));
@@ -160,14 +188,22 @@ async fn lease_items_have_the_kcl_names_and_types() {
     assert_eq!(children.len(), 2);
     for c in &children {
         let child = &items[c];
-        assert_eq!(child["parentShardId"], AttributeValue::Ss(vec![parent.clone()]));
+        assert_eq!(
+            child["parentShardId"],
+            AttributeValue::Ss(vec![parent.clone()])
+        );
         assert_eq!(kind(&child["startingHashKey"]), "S");
     }
 
     // A graceful shutdown releases: no owner, counter bumped.
     let before: HashMap<String, u64> = items
         .iter()
-        .map(|(k, i)| (k.clone(), i["leaseCounter"].as_n().unwrap().parse().unwrap()))
+        .map(|(k, i)| {
+            (
+                k.clone(),
+                i["leaseCounter"].as_n().unwrap().parse().unwrap(),
+            )
+        })
         .collect();
     let held = handle.status().held_leases;
     handle.graceful_shutdown().await;

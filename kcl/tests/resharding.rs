@@ -25,12 +25,20 @@ fn batch(range: std::ops::Range<usize>) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn open_shards(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<aws_sdk_kinesis::types::Shard> {
+async fn open_shards(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+) -> Vec<aws_sdk_kinesis::types::Shard> {
     streams::list_shards(kinesis, stream)
         .await
         .unwrap()
         .into_iter()
-        .filter(|s| s.sequence_number_range().unwrap().ending_sequence_number().is_none())
+        .filter(|s| {
+            s.sequence_number_range()
+                .unwrap()
+                .ending_sequence_number()
+                .is_none()
+        })
         .collect()
 }
 
@@ -93,7 +101,11 @@ async fn split_then_merge_keeps_every_record_and_per_key_order() {
         }
         let n: usize = s.data.split(':').nth(1).unwrap().parse().unwrap();
         let expected = next.entry(s.key.clone()).or_insert(0);
-        assert_eq!(n, *expected, "key {} out of order: got {} expected {}", s.key, n, expected);
+        assert_eq!(
+            n, *expected,
+            "key {} out of order: got {} expected {}",
+            s.key, n, expected
+        );
         *expected += 1;
     }
     // Children after parents: a shard's first delivery follows its parents' last.
@@ -106,9 +118,18 @@ async fn split_then_merge_keeps_every_record_and_per_key_order() {
     let shards = streams::list_shards(&e.kinesis, &e.stream).await.unwrap();
     assert_eq!(shards.len(), 4);
     for shard in &shards {
-        for p in [shard.parent_shard_id(), shard.adjacent_parent_shard_id()].into_iter().flatten() {
-            if let (Some(child_first), Some(parent_last)) = (first.get(shard.shard_id()), last.get(p)) {
-                assert!(child_first > parent_last, "{} started before its parent {p} ended", shard.shard_id());
+        for p in [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(child_first), Some(parent_last)) =
+                (first.get(shard.shard_id()), last.get(p))
+            {
+                assert!(
+                    child_first > parent_last,
+                    "{} started before its parent {p} ended",
+                    shard.shard_id()
+                );
             }
         }
     }

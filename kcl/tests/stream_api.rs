@@ -23,9 +23,12 @@ use kcl::{ConfigError, RecordStream, StreamId, Worker};
 async fn a_record_stream_delivers_everything_and_checkpoints() {
     let e = env("simple", 3).await;
     put(&e.kinesis, &e.stream, &numbered("r", 0..300)).await;
-    let mut records =
-        RecordStream::new(fast_config("simple-app", &e.stream, "s"), e.kinesis.clone(), e.dynamodb.clone())
-            .unwrap();
+    let mut records = RecordStream::new(
+        fast_config("simple-app", &e.stream, "s"),
+        e.kinesis.clone(),
+        e.dynamodb.clone(),
+    )
+    .unwrap();
     let mut seen = BTreeSet::new();
     let mut last_per_shard = std::collections::HashMap::new();
     while seen.len() < 300 {
@@ -47,7 +50,10 @@ async fn a_record_stream_delivers_everything_and_checkpoints() {
     assert_eq!(items.len(), 3);
     for item in items {
         let key = item["leaseKey"].as_s().unwrap();
-        assert_eq!(item["checkpoint"], AttributeValue::S(last_per_shard[key].clone()));
+        assert_eq!(
+            item["checkpoint"],
+            AttributeValue::S(last_per_shard[key].clone())
+        );
         assert!(!item.contains_key("leaseOwner"), "released");
     }
 }
@@ -64,7 +70,13 @@ fn bad_configuration_is_a_typed_error() {
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(dconf);
     let mut config = kcl::Config::new("no spaces allowed", StreamId::Name("s".into()));
     let log = common::Log::default();
-    let err = Worker::new(config.clone(), kinesis.clone(), dynamodb.clone(), log.factory("x")).unwrap_err();
+    let err = Worker::new(
+        config.clone(),
+        kinesis.clone(),
+        dynamodb.clone(),
+        log.factory("x"),
+    )
+    .unwrap_err();
     assert!(matches!(err, ConfigError::ApplicationName(_)));
     config.application_name = "ok-name".into();
     config.max_records = 0;

@@ -76,7 +76,10 @@ mod tests {
         let t0 = Instant::now();
         t.observe(&[lease("a", Some("w"), 1), lease("b", None, 0)], t0);
         assert!(!t.is_expired("a", t0, failover));
-        assert!(t.is_expired("b", t0, failover), "new and unowned: available");
+        assert!(
+            t.is_expired("b", t0, failover),
+            "new and unowned: available"
+        );
         assert!(!t.is_expired("unknown", t0, failover));
 
         let t1 = t0 + Duration::from_secs(6);

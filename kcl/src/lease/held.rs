@@ -112,7 +112,10 @@ impl HeldLeases {
         let held = Arc::new(HeldLease {
             key: key.to_owned(),
             token,
-            counter: tokio::sync::Mutex::new(Fence { counter, unknown: 0 }),
+            counter: tokio::sync::Mutex::new(Fence {
+                counter,
+                unknown: 0,
+            }),
             last_renewed: Mutex::new(Instant::now()),
             lost: watch::channel(None).0,
         });
@@ -179,11 +182,7 @@ impl HeldLeases {
     /// Retries throttling and transient failures; a failed condition after writes of
     /// unknown outcome re-reads the lease and adopts the counter those writes left when
     /// the lease is still ours. A failed condition otherwise drops the lease.
-    pub(crate) async fn write<F, Fut>(
-        &self,
-        held: &HeldLease,
-        op: F,
-    ) -> Result<(), LeaseStoreError>
+    pub(crate) async fn write<F, Fut>(&self, held: &HeldLease, op: F) -> Result<(), LeaseStoreError>
     where
         F: Fn(u64) -> Fut,
         Fut: Future<Output = Result<u64, LeaseStoreError>>,
@@ -199,7 +198,10 @@ impl HeldLeases {
             attempt += 1;
             match op(fence.counter).await {
                 Ok(next) => {
-                    *fence = Fence { counter: next, unknown: 0 };
+                    *fence = Fence {
+                        counter: next,
+                        unknown: 0,
+                    };
                     self.renewed(held);
                     return Ok(());
                 }
@@ -217,7 +219,8 @@ impl HeldLeases {
                     if !matches!(e, LeaseStoreError::Throttled { .. }) {
                         fence.unknown += 1;
                     }
-                    tokio::time::sleep(crate::backoff::delay(attempt, Duration::from_millis(40))).await;
+                    tokio::time::sleep(crate::backoff::delay(attempt, Duration::from_millis(40)))
+                        .await;
                 }
                 Err(e) => {
                     if e.is_retryable() && !matches!(e, LeaseStoreError::Throttled { .. }) {
@@ -236,9 +239,13 @@ impl HeldLeases {
             return false;
         };
         let ours = lease.owner.as_deref() == Some(self.me.as_str());
-        let explained = lease.counter > fence.counter && lease.counter <= fence.counter + fence.unknown;
+        let explained =
+            lease.counter > fence.counter && lease.counter <= fence.counter + fence.unknown;
         if ours && explained {
-            *fence = Fence { counter: lease.counter, unknown: 0 };
+            *fence = Fence {
+                counter: lease.counter,
+                unknown: 0,
+            };
             true
         } else {
             false
@@ -279,7 +286,8 @@ impl HeldLeases {
             attempt += 1;
             match self.store.release(&held.key, &self.me).await {
                 Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
-                    tokio::time::sleep(crate::backoff::delay(attempt, Duration::from_millis(40))).await;
+                    tokio::time::sleep(crate::backoff::delay(attempt, Duration::from_millis(40)))
+                        .await;
                 }
                 other => break other,
             }

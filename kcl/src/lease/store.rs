@@ -126,7 +126,9 @@ impl LeaseStore {
                 }
                 match codec::decode(item) {
                     Ok(lease) => leases.push(lease),
-                    Err(e) => tracing::warn!(table = %self.table, error = %e, "skipping an unreadable lease item"),
+                    Err(e) => {
+                        tracing::warn!(table = %self.table, error = %e, "skipping an unreadable lease item")
+                    }
                 }
             }
             match page.last_evaluated_key {
@@ -237,7 +239,9 @@ impl LeaseStore {
             .update_item()
             .table_name(&self.table)
             .key(attr::LEASE_KEY, s(key))
-            .update_expression("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner, checkpointOwner")
+            .update_expression(
+                "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner, checkpointOwner",
+            )
             .condition_expression("leaseOwner = :me")
             .expression_attribute_values(":me", s(me))
             .expression_attribute_values(":one", n(1));

@@ -68,8 +68,14 @@ pub(crate) fn plan(shards: &[ShardInfo], leases: &[Lease], initial: InitialPosit
             .filter(|s| !with_lease.contains(s.id.as_str()))
             .collect();
         for shard in missing {
-            let parent_leased = shard.parents.iter().any(|p| with_lease.contains(p.as_str()));
-            let parent_unfinished = shard.parents.iter().any(|p| unfinished.contains(p.as_str()));
+            let parent_leased = shard
+                .parents
+                .iter()
+                .any(|p| with_lease.contains(p.as_str()));
+            let parent_unfinished = shard
+                .parents
+                .iter()
+                .any(|p| unfinished.contains(p.as_str()));
             let checkpoint = match (shard.closed, parent_leased) {
                 (false, true) => Position::TrimHorizon,
                 (false, false) => initial_checkpoint(initial),
@@ -103,9 +109,11 @@ pub(crate) fn finished_to_delete(leases: &[Lease]) -> Vec<(String, u64)> {
         .iter()
         .filter(|l| l.is_finished() && !l.child_shard_ids.is_empty())
         .filter(|l| {
-            l.child_shard_ids
-                .iter()
-                .all(|c| by_key.get(c.as_str()).is_none_or(|child| child.has_started()))
+            l.child_shard_ids.iter().all(|c| {
+                by_key
+                    .get(c.as_str())
+                    .is_none_or(|child| child.has_started())
+            })
         })
         .map(|l| (l.key.clone(), l.counter))
         .collect()
@@ -129,7 +137,10 @@ mod tests {
     }
 
     fn keys(leases: &[Lease]) -> Vec<(&str, &Position)> {
-        leases.iter().map(|l| (l.key.as_str(), &l.checkpoint)).collect()
+        leases
+            .iter()
+            .map(|l| (l.key.as_str(), &l.checkpoint))
+            .collect()
     }
 
     /// p split into c1 and c2; c1 split again into d1 and d2.
@@ -148,7 +159,11 @@ mod tests {
         let out = plan(&family(), &[], InitialPosition::Latest);
         assert_eq!(
             keys(&out),
-            [("c2", &Position::Latest), ("d1", &Position::Latest), ("d2", &Position::Latest)]
+            [
+                ("c2", &Position::Latest),
+                ("d1", &Position::Latest),
+                ("d2", &Position::Latest)
+            ]
         );
         assert_eq!(out[1].parent_shard_ids, ["c1"]);
     }
@@ -158,7 +173,11 @@ mod tests {
         let out = plan(&family(), &[], InitialPosition::TrimHorizon);
         assert_eq!(out.len(), 5);
         assert!(out.iter().all(|l| l.checkpoint == Position::TrimHorizon));
-        let at = plan(&family(), &[], InitialPosition::AtTimestamp(std::time::UNIX_EPOCH));
+        let at = plan(
+            &family(),
+            &[],
+            InitialPosition::AtTimestamp(std::time::UNIX_EPOCH),
+        );
         assert!(at.iter().all(|l| l.checkpoint == Position::AtTimestamp));
     }
 
@@ -182,22 +201,39 @@ mod tests {
         // p finished (waiting for c2 to start), c1 finished and deleted, d1/d2 running.
         let mut p = lease("p", Position::ShardEnd);
         p.child_shard_ids = vec!["c1".into(), "c2".into()];
-        let leases = [p, lease("c2", Position::TrimHorizon), lease("d1", Position::Latest), lease("d2", Position::Latest)];
+        let leases = [
+            p,
+            lease("c2", Position::TrimHorizon),
+            lease("d1", Position::Latest),
+            lease("d2", Position::Latest),
+        ];
         assert!(plan(&family(), &leases, InitialPosition::TrimHorizon).is_empty());
     }
 
     #[test]
     fn new_open_shards_without_parent_leases_use_the_initial_position() {
         let shards = [shard("a", &[], false), shard("b", &[], false)];
-        let out = plan(&shards, &[lease("a", Position::Latest)], InitialPosition::TrimHorizon);
+        let out = plan(
+            &shards,
+            &[lease("a", Position::Latest)],
+            InitialPosition::TrimHorizon,
+        );
         assert_eq!(keys(&out), [("b", &Position::TrimHorizon)]);
-        let out = plan(&shards, &[lease("a", Position::Latest)], InitialPosition::Latest);
+        let out = plan(
+            &shards,
+            &[lease("a", Position::Latest)],
+            InitialPosition::Latest,
+        );
         assert_eq!(keys(&out), [("b", &Position::Latest)]);
     }
 
     #[test]
     fn merge_children_list_both_parents() {
-        let shards = [shard("x", &[], true), shard("y", &[], true), shard("m", &["x", "y"], false)];
+        let shards = [
+            shard("x", &[], true),
+            shard("y", &[], true),
+            shard("m", &["x", "y"], false),
+        ];
         let leases = [lease("x", Position::Latest), lease("y", Position::ShardEnd)];
         let out = plan(&shards, &leases, InitialPosition::Latest);
         assert_eq!(keys(&out), [("m", &Position::TrimHorizon)]);
@@ -218,7 +254,10 @@ mod tests {
             [("p".to_owned(), 9)]
         );
         // A gone child finished and was deleted itself.
-        assert_eq!(finished_to_delete(&[p.clone(), started]), [("p".to_owned(), 9)]);
+        assert_eq!(
+            finished_to_delete(&[p.clone(), started]),
+            [("p".to_owned(), 9)]
+        );
         // Children unknown: kept.
         p.child_shard_ids.clear();
         assert!(finished_to_delete(&[p]).is_empty());

@@ -214,17 +214,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn takes_unowned_leases_up_to_the_target() {
         // 12 leases: 4 held by a, 8 unowned; 2 workers -> target 6.
-        let leases: Vec<_> = (0..12)
-            .map(|i| lease(i, (i < 4).then_some("a")))
-            .collect();
+        let leases: Vec<_> = (0..12).map(|i| lease(i, (i < 4).then_some("a"))).collect();
         let p = Case::new(leases).plan();
         assert_eq!(p.take.len(), 6);
         assert!(p.take.iter().all(|l| l.owner.is_none()));
         assert!(p.steal.is_empty());
-        assert_eq!(
-            (p.stats.total, p.stats.workers, p.stats.target),
-            (12, 2, 6)
-        );
+        assert_eq!((p.stats.total, p.stats.workers, p.stats.target), (12, 2, 6));
     }
 
     #[tokio::test(start_paused = true)]
@@ -242,7 +237,11 @@ mod tests {
     async fn steals_one_at_a_time_from_the_most_loaded() {
         // a:5 b:4 c:3, me:0 -> target ceil(12/4)=3, need 3, most loaded a has 2 over.
         let owners = ["a", "a", "a", "a", "a", "b", "b", "b", "b", "c", "c", "c"];
-        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         let case = Case::new(leases);
         let p = case.plan();
         assert!(p.take.is_empty());
@@ -256,16 +255,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn steals_one_when_the_most_loaded_is_at_target_and_more_are_needed() {
         // 4/4/4 and a fourth worker: target 3, most loaded has 4 -> 1 over.
-        let leases: Vec<_> = (0..12).map(|i| lease(i, Some(["a", "b", "c"][i % 3]))).collect();
+        let leases: Vec<_> = (0..12)
+            .map(|i| lease(i, Some(["a", "b", "c"][i % 3])))
+            .collect();
         let p = Case::new(leases).plan_at(Instant::now(), usize::MAX, 3);
         assert_eq!(p.steal.len(), 1);
         // 3/3 balanced with me at 2 of target 3 -> most loaded at target, need 1: no steal.
         let owners = ["a", "a", "a", "b", "b", "b", "me", "me"];
-        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         assert!(Case::new(leases).plan().steal.is_empty());
         // a:3 (target 3), me:1 of target 3 (needs 2) -> steal 1 anyway.
         let owners = ["a", "a", "a", "b", "b", "b", "c", "c", "c", "me"];
-        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         let p = Case::new(leases).plan_at(Instant::now(), usize::MAX, 3);
         assert_eq!(p.stats.target, 3);
         assert_eq!(p.steal.len(), 1);
@@ -274,9 +283,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn balanced_workers_take_nothing() {
         let owners = ["a", "a", "b", "b", "me", "me"];
-        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         let p = Case::new(leases).plan();
-        assert_eq!(p, TakePlan { stats: p.stats, ..TakePlan::default() });
+        assert_eq!(
+            p,
+            TakePlan {
+                stats: p.stats,
+                ..TakePlan::default()
+            }
+        );
         assert_eq!((p.stats.target, p.stats.mine), (2, 2));
     }
 
@@ -307,14 +326,25 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn more_workers_than_leases_means_one_each() {
         let owners = ["a", "b", "c"];
-        let mut leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let mut leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         leases.push(lease(3, None));
         let p = Case::new(leases).plan();
         assert_eq!(p.stats.target, 1);
         assert_eq!(p.take.len(), 1);
         let owners = ["a", "b"];
-        let leases: Vec<_> = owners.iter().enumerate().map(|(i, o)| lease(i, Some(o))).collect();
+        let leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
         let p = Case::new(leases).plan();
-        assert!(p.steal.is_empty(), "a and b hold one each: nothing to steal");
+        assert!(
+            p.steal.is_empty(),
+            "a and b hold one each: nothing to steal"
+        );
     }
 }

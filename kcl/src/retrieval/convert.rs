@@ -31,7 +31,10 @@ pub(crate) struct Converted {
 }
 
 impl Converter {
-    pub(crate) fn new(range: Option<HashRange>, skip_through: Option<(SequenceNumber, u64)>) -> Self {
+    pub(crate) fn new(
+        range: Option<HashRange>,
+        skip_through: Option<(SequenceNumber, u64)>,
+    ) -> Self {
         Converter {
             deaggregator: range.map_or_else(Deaggregator::new, Deaggregator::for_hash_range),
             skip_through,
@@ -51,12 +54,21 @@ impl Converter {
             };
             let data = Bytes::from(r.data.into_inner());
             out.bytes += data.len();
-            let arrival = r.approximate_arrival_timestamp.and_then(|t| SystemTime::try_from(t).ok());
-            metas.push((seq, arrival, ByteString::from(r.partition_key.unwrap_or_default())));
+            let arrival = r
+                .approximate_arrival_timestamp
+                .and_then(|t| SystemTime::try_from(t).ok());
+            metas.push((
+                seq,
+                arrival,
+                ByteString::from(r.partition_key.unwrap_or_default()),
+            ));
             datas.push(data);
         }
         let mut user = Vec::with_capacity(datas.len());
-        for ((seq, arrival, pk), d) in metas.into_iter().zip(self.deaggregator.deaggregate_batch(datas)) {
+        for ((seq, arrival, pk), d) in metas
+            .into_iter()
+            .zip(self.deaggregator.deaggregate_batch(datas))
+        {
             self.push(&mut user, &seq, arrival, pk, d);
             out.last_sequence = Some(seq);
         }
@@ -145,7 +157,8 @@ mod tests {
     fn aggregate(n: usize) -> Bytes {
         let mut agg = Aggregator::default();
         for i in 0..n {
-            agg.try_add(UserRecord::new(format!("k{i}"), format!("v{i}")).unwrap()).unwrap();
+            agg.try_add(UserRecord::new(format!("k{i}"), format!("v{i}")).unwrap())
+                .unwrap();
         }
         agg.finish().unwrap().data
     }
@@ -153,7 +166,13 @@ mod tests {
     fn summary(records: &[Record]) -> Vec<(String, u64, bool)> {
         records
             .iter()
-            .map(|r| (r.sequence_number.to_string(), r.sub_sequence_number, r.aggregated))
+            .map(|r| {
+                (
+                    r.sequence_number.to_string(),
+                    r.sub_sequence_number,
+                    r.aggregated,
+                )
+            })
             .collect()
     }
 
@@ -184,7 +203,10 @@ mod tests {
         let skip = Some((SequenceNumber::parse("2").unwrap(), 1));
         let mut c = Converter::new(None, skip);
         let out = c.convert(vec![kinesis_record("2", "a", aggregate(4))]);
-        assert_eq!(summary(&out.records), [("2".into(), 2, true), ("2".into(), 3, true)]);
+        assert_eq!(
+            summary(&out.records),
+            [("2".into(), 2, true), ("2".into(), 3, true)]
+        );
         // Later responses are not filtered.
         let out = c.convert(vec![kinesis_record("3", "a", aggregate(2))]);
         assert_eq!(out.records.len(), 2);

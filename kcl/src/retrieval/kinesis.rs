@@ -92,14 +92,20 @@ impl StreamClient {
     }
 
     /// A shard iterator at `start`.
-    pub(crate) async fn shard_iterator(&self, shard_id: &str, start: &IteratorStart) -> Result<String> {
+    pub(crate) async fn shard_iterator(
+        &self,
+        shard_id: &str,
+        start: &IteratorStart,
+    ) -> Result<String> {
         let mut request = self.client.get_shard_iterator().shard_id(shard_id);
         request = match &self.stream {
             StreamId::Name(n) => request.stream_name(n),
             StreamId::Arn(a) => request.stream_arn(a),
         };
         request = match start {
-            IteratorStart::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            IteratorStart::TrimHorizon => {
+                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+            }
             IteratorStart::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
             IteratorStart::AtTimestamp(t) => request
                 .shard_iterator_type(ShardIteratorType::AtTimestamp)
@@ -123,7 +129,11 @@ impl StreamClient {
         let limit = i32::try_from(limit).unwrap_or(10_000);
         self.call(
             "GetRecords",
-            self.client.get_records().shard_iterator(iterator).limit(limit).send(),
+            self.client
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(limit)
+                .send(),
         )
         .await
     }
@@ -132,7 +142,9 @@ impl StreamClient {
 fn shard_filter(initial: InitialPosition) -> Option<ShardFilter> {
     let builder = match initial {
         InitialPosition::Latest => ShardFilter::builder().r#type(ShardFilterType::AtLatest),
-        InitialPosition::TrimHorizon => ShardFilter::builder().r#type(ShardFilterType::AtTrimHorizon),
+        InitialPosition::TrimHorizon => {
+            ShardFilter::builder().r#type(ShardFilterType::AtTrimHorizon)
+        }
         InitialPosition::AtTimestamp(t) => ShardFilter::builder()
             .r#type(ShardFilterType::AtTimestamp)
             .timestamp(DateTime::from(t)),

@@ -60,7 +60,9 @@ pub(crate) fn starting_point(
         Position::AtTimestamp => Some(match timestamp {
             Some(t) => (IteratorStart::AtTimestamp(t), None),
             None => {
-                tracing::warn!("lease at AT_TIMESTAMP but no initial timestamp configured; reading from TRIM_HORIZON");
+                tracing::warn!(
+                    "lease at AT_TIMESTAMP but no initial timestamp configured; reading from TRIM_HORIZON"
+                );
                 (IteratorStart::TrimHorizon, None)
             }
         }),
@@ -114,7 +116,11 @@ pub(crate) struct Retriever {
 impl Retriever {
     /// A source reading `shard` after `checkpoint`; `None` when the checkpoint is
     /// `SHARD_END` (nothing left to read).
-    pub(crate) fn open(&self, shard: ShardSpec, checkpoint: &Position) -> Option<Box<dyn RecordSource>> {
+    pub(crate) fn open(
+        &self,
+        shard: ShardSpec,
+        checkpoint: &Position,
+    ) -> Option<Box<dyn RecordSource>> {
         let (start, skip) = starting_point(checkpoint, self.timestamp)?;
         match self.mode {
             crate::RetrievalMode::Polling => Some(Box::new(PollingSource::start(

@@ -117,7 +117,11 @@ impl Fetcher {
                     }
                 }
             };
-            let out = match self.client.get_records(&it, self.settings.max_records).await {
+            let out = match self
+                .client
+                .get_records(&it, self.settings.max_records)
+                .await
+            {
                 Ok(out) => out,
                 Err(RetrievalError::ExpiredIterator { .. }) => {
                     tracing::info!(shard = %self.shard.id, "shard iterator expired; getting a new one");
@@ -133,7 +137,8 @@ impl Fetcher {
             let fetched = out.records.len();
             let millis_behind_latest = out.millis_behind_latest;
             if let Some(m) = millis_behind_latest {
-                metrics::gauge!("MillisBehindLatest", "shard" => self.shard.id.clone()).set(m as f64);
+                metrics::gauge!("MillisBehindLatest", "shard" => self.shard.id.clone())
+                    .set(m as f64);
             }
             let converted = self.converter.convert(out.records);
             if converted.last_sequence.is_some() {

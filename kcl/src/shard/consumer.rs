@@ -205,8 +205,14 @@ impl<P: ShardProcessor> Consumer<P> {
                 let children = self.children.take().unwrap_or_default();
                 let lease = self.ctx.lease.clone();
                 let leases = self.ctx.leases.clone();
-                if let Err(e) =
-                    shard_end::finish(&leases, &lease, &children, &self.checkpointer, &mut self.processor).await
+                if let Err(e) = shard_end::finish(
+                    &leases,
+                    &lease,
+                    &children,
+                    &self.checkpointer,
+                    &mut self.processor,
+                )
+                .await
                 {
                     tracing::error!(shard = self.key(), error = %e, "shard end not completed");
                     let lost = matches!(e, ConsumerError::LeaseLost { .. });

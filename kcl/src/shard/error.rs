@@ -1,8 +1,8 @@
 //! Why a shard consumer gave its lease up.
 
+use crate::CheckpointError;
 use crate::lease::LeaseStoreError;
 use crate::retrieval::RetrievalError;
-use crate::CheckpointError;
 
 /// A shard consumer could not finish its work; its lease is released so the shard is
 /// tried again from its last checkpoint.

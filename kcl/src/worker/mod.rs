@@ -174,7 +174,8 @@ impl<F: ShardProcessorFactory> Worker<F> {
     /// expire after the failover time).
     pub async fn run(self) -> Result<(), WorkerError> {
         let _finished = FinishedGuard(self.shared.clone());
-        scheduler::Scheduler::new(self).run().await
+        // Boxed: the scheduler's state is large and lives as long as the worker.
+        Box::pin(scheduler::Scheduler::new(self).run()).await
     }
 }
 

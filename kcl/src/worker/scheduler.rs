@@ -10,12 +10,12 @@ use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Control, Worker, WorkerError, sync};
+use crate::ShardProcessorFactory;
 use crate::lease::taker::{self, TakerInput};
 use crate::lease::{ConcurrencyToken, ExpiryTracker, Lease, LostReason};
 use crate::shard::ConsumerError;
 use crate::shard::ShutdownReason;
 use crate::shard::consumer::{self, ConsumerContext, ConsumerOutcome};
-use crate::ShardProcessorFactory;
 
 pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     w: Worker<F>,
@@ -48,7 +48,10 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             return Ok(());
         }
         let mut background = JoinSet::new();
-        background.spawn(renew_loop(self.w.leases.clone(), self.w.config.lease_renewal_interval));
+        background.spawn(renew_loop(
+            self.w.leases.clone(),
+            self.w.config.lease_renewal_interval,
+        ));
         background.spawn(sync_loop(
             self.w.leases.store().clone(),
             self.w.stream.clone(),
@@ -111,7 +114,12 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         self.tasks
             .values()
             .map(|(k, _)| k.clone())
-            .chain(self.cooldown.iter().filter(|(_, t)| **t > now).map(|(k, _)| k.clone()))
+            .chain(
+                self.cooldown
+                    .iter()
+                    .filter(|(_, t)| **t > now)
+                    .map(|(k, _)| k.clone()),
+            )
             .collect()
     }
 
@@ -150,7 +158,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let takes = wanted.into_iter().map(|lease| {
             let (store, me) = (store.clone(), me.clone());
             async move {
-                let r = store.take(&lease.key, lease.counter, lease.owner.as_deref(), &me).await;
+                let r = store
+                    .take(&lease.key, lease.counter, lease.owner.as_deref(), &me)
+                    .await;
                 (lease, r)
             }
         });
@@ -164,7 +174,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                     lease.owner = Some(me.clone());
                     self.start_consumer(lease);
                 }
-                Err(e) => tracing::debug!(lease = %lease.key, error = %e, "could not take the lease"),
+                Err(e) => {
+                    tracing::debug!(lease = %lease.key, error = %e, "could not take the lease")
+                }
             }
         }
     }
@@ -192,7 +204,11 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let (id, outcome) = match done {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => {
-                let key = self.tasks.get(&e.id()).map(|(k, _)| k.clone()).unwrap_or_default();
+                let key = self
+                    .tasks
+                    .get(&e.id())
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_default();
                 (
                     e.id(),
                     ConsumerOutcome {
@@ -297,8 +313,14 @@ async fn sync_loop(
     config: crate::Config,
 ) {
     let start = Instant::now();
-    let mut shard_sync = tokio::time::interval_at(start + config.shard_sync_interval, config.shard_sync_interval);
-    let mut cleanup = tokio::time::interval_at(start + config.lease_cleanup_interval, config.lease_cleanup_interval);
+    let mut shard_sync = tokio::time::interval_at(
+        start + config.shard_sync_interval,
+        config.shard_sync_interval,
+    );
+    let mut cleanup = tokio::time::interval_at(
+        start + config.lease_cleanup_interval,
+        config.lease_cleanup_interval,
+    );
     shard_sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     cleanup.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

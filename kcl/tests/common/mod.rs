@@ -23,7 +23,9 @@ pub struct Env {
 pub async fn env(stream: &str, shards: i32) -> Env {
     let aws = LocalAws::start().await.unwrap();
     let kinesis = aws.kinesis_client();
-    streams::create_stream(&kinesis, stream, shards).await.unwrap();
+    streams::create_stream(&kinesis, stream, shards)
+        .await
+        .unwrap();
     Env {
         dynamodb: aws.dynamodb_client(),
         kinesis,
@@ -34,8 +36,8 @@ pub async fn env(stream: &str, shards: i32) -> Env {
 
 /// Short intervals: failover 1 s, taker 100 ms, parents polled every 50 ms.
 pub fn fast_config(app: &str, stream: &str, worker: &str) -> Config {
-    let mut c = Config::new(app, StreamId::Name(stream.into()))
-        .with_failover_time(Duration::from_secs(1));
+    let mut c =
+        Config::new(app, StreamId::Name(stream.into())).with_failover_time(Duration::from_secs(1));
     c.worker_identifier = worker.into();
     c.initial_position = InitialPosition::TrimHorizon;
     c.lease_taker_interval = Duration::from_millis(100);
@@ -182,10 +184,10 @@ impl ShardProcessor for Recorder {
             .lock()
             .unwrap()
             .push((self.shard.clone(), input.checkpointer.clone()));
-        if self.log.checkpointing.load(Ordering::SeqCst) {
-            if let Err(e) = input.checkpointer.checkpoint().await {
-                eprintln!("checkpoint of {} failed: {e}", self.shard);
-            }
+        if self.log.checkpointing.load(Ordering::SeqCst)
+            && let Err(e) = input.checkpointer.checkpoint().await
+        {
+            eprintln!("checkpoint of {} failed: {e}", self.shard);
         }
         // Announced after the checkpoint, so a waiter sees checkpointed records.
         let n = self.log.entries.lock().unwrap().len();
@@ -206,7 +208,10 @@ pub async fn wait_leases(
     let mut rxs: Vec<_> = handles.iter().map(|h| h.held_leases()).collect();
     let wait = async {
         loop {
-            let sets: Vec<_> = rxs.iter_mut().map(|r| r.borrow_and_update().clone()).collect();
+            let sets: Vec<_> = rxs
+                .iter_mut()
+                .map(|r| r.borrow_and_update().clone())
+                .collect();
             if f(&sets) {
                 return sets;
             }
