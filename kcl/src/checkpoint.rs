@@ -198,7 +198,8 @@ impl Checkpointer {
         range.last_delivered = Position::ShardEnd;
     }
 
-    /// Checkpoints everything delivered so far.
+    /// Checkpoints everything delivered so far (a no-op when nothing was delivered
+    /// since the last checkpoint).
     pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
         let position = self.last_delivered();
         self.checkpoint_to(position).await
@@ -222,6 +223,10 @@ impl Checkpointer {
         let _write = self.inner.write.lock().await;
         let position = {
             let range = self.range();
+            if position == range.last_checkpoint {
+                // Nothing new (also when nothing was delivered yet): no write, as in the KCL.
+                return Ok(());
+            }
             check_range(&position, &range.last_checkpoint, &range.last_delivered)?;
             if range.last_record_at_end.as_ref() == Some(&position) {
                 Position::ShardEnd

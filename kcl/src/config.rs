@@ -192,8 +192,14 @@ impl Config {
         if self.max_leases_to_steal_at_one_time == 0 {
             return Err(ConfigError::ZeroCount("max_leases_to_steal_at_one_time"));
         }
-        if self.max_pending_batches == 0 {
-            return Err(ConfigError::ZeroCount("max_pending_batches"));
+        for (name, n) in [
+            ("max_pending_batches", self.max_pending_batches),
+            ("max_pending_records", self.max_pending_records),
+            ("max_pending_bytes", self.max_pending_bytes),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::ZeroCount(name));
+            }
         }
         if !(1..=10_000).contains(&self.max_records) {
             return Err(ConfigError::MaxRecords(self.max_records));
