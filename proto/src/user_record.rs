@@ -78,8 +78,16 @@ impl UserRecord {
     /// ```
     pub fn try_new(partition_key: String, data: Bytes) -> Result<Self, InvalidRecord> {
         match check_partition_key(&partition_key) {
-            Ok(()) => Ok(UserRecord { partition_key, explicit_hash_key: None, data }),
-            Err(error) => Err(InvalidRecord { error, partition_key, data }),
+            Ok(()) => Ok(UserRecord {
+                partition_key,
+                explicit_hash_key: None,
+                data,
+            }),
+            Err(error) => Err(InvalidRecord {
+                error,
+                partition_key,
+                data,
+            }),
         }
     }
 
