@@ -97,7 +97,11 @@ async fn run(args: Args) -> Result<(), Error> {
         let put_at = Instant::now();
         waiting.push(producer.put(record).await?.map(move |r| (put_at, r)));
         // Take the results that are in, in any order, without waiting or a second task.
-        while let Some(Some((put_at, result))) = waiting.next().now_or_never() {
+        // `unconstrained`: this loop never yields, so tokio's cooperative budget would
+        // otherwise report finished results as pending and let them pile up.
+        while let Some(Some((put_at, result))) =
+            tokio::task::unconstrained(waiting.next()).now_or_never()
+        {
             stats.add(put_at, result?)?;
         }
     }
@@ -118,7 +122,6 @@ async fn run(args: Args) -> Result<(), Error> {
             "cpu_s_per_million": cpu / (args.records as f64 / 1e6),
             "peak_rss_mib": rss, "rss_bound_mib": bound,
             "kinesis_records": stats.sequences.len(),
-
             "ack_p50_ms": q(&stats.ack, 0.5), "ack_p99_ms": q(&stats.ack, 0.99),
             "buffering_p50_ms": q(&stats.buffering, 0.5), "buffering_p99_ms": q(&stats.buffering, 0.99),
             "buffering_target_ms": buffered.as_secs_f64() * 1000.0 + 5.0,
