@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::error::{PutError, PutErrorKind};
+use crate::pending::Outcome;
 use crate::record::{Attempts, PutResult, Record};
 
 /// Resolves when the record is written ([`PutResult`]) or has failed ([`PutError`], with
@@ -23,15 +24,12 @@ use crate::record::{Attempts, PutResult, Record};
 /// ```
 #[derive(Debug)]
 pub struct PutHandle {
-    rx: oneshot::Receiver<Result<PutResult, PutError>>,
+    rx: oneshot::Receiver<Outcome>,
     stream: Arc<str>,
 }
 
 impl PutHandle {
-    pub(crate) fn new(
-        rx: oneshot::Receiver<Result<PutResult, PutError>>,
-        stream: Arc<str>,
-    ) -> PutHandle {
+    pub(crate) fn new(rx: oneshot::Receiver<Outcome>, stream: Arc<str>) -> PutHandle {
         PutHandle { rx, stream }
     }
 }
@@ -43,14 +41,15 @@ impl Future for PutHandle {
         Pin::new(&mut self.rx).poll(cx).map(|r| {
             // Every record in the pipeline answers before it is dropped; a closed channel
             // can only mean the runtime itself went away.
-            r.unwrap_or_else(|_| {
-                let record = Record::new(self.stream.clone(), String::new(), Bytes::new());
-                Err(PutError::new(
-                    PutErrorKind::ShutDown,
-                    record,
-                    Attempts::default(),
-                ))
-            })
+            r.map(|outcome| outcome.map_err(|e| *e))
+                .unwrap_or_else(|_| {
+                    let record = Record::new(self.stream.clone(), String::new(), Bytes::new());
+                    Err(PutError::new(
+                        PutErrorKind::ShutDown,
+                        record,
+                        Attempts::default(),
+                    ))
+                })
         })
     }
 }

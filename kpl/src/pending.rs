@@ -12,9 +12,13 @@ use tokio::time::Instant;
 
 use crate::budget::Permit;
 use crate::error::{PutError, PutErrorKind};
-use crate::record::{Attempts, PutResult, Record};
+use crate::record::{Attempt, Attempts, PutResult, Record};
 
-pub(crate) type Completion = oneshot::Sender<Result<PutResult, PutError>>;
+/// What a record's channel carries: the error boxed, so the slot allocated per record is
+/// the size of a [`PutResult`].
+pub(crate) type Outcome = Result<PutResult, Box<PutError>>;
+
+pub(crate) type Completion = oneshot::Sender<Outcome>;
 
 /// A validated record on its way into a stream's driver. Dropped before it reaches the
 /// driver (the driver is gone), it fails with [`PutErrorKind::ShutDown`].
@@ -66,11 +70,11 @@ impl Drop for Incoming {
         {
             drop(permit);
             let record = to_record(&self.stream, &record);
-            let _ = done.send(Err(PutError::new(
+            let _ = done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 record,
                 Attempts::default(),
-            )));
+            ))));
         }
     }
 }
@@ -94,7 +98,8 @@ pub(crate) struct Pending {
     pub(crate) arrived: Instant,
     pub(crate) deadline: Instant,
     pub(crate) expiry: Instant,
-    pub(crate) attempts: Attempts,
+    /// Attempts so far (a vector, not [`Attempts`]: empty costs 24 bytes, not 96).
+    pub(crate) attempts: Vec<Attempt>,
     /// When the last attempt ended (or the put), to compute the next attempt's delay.
     pub(crate) idle_since: Instant,
     done: Option<Completion>,
@@ -125,7 +130,7 @@ impl Pending {
             arrived,
             deadline,
             expiry,
-            attempts: Attempts::default(),
+            attempts: Vec::new(),
             idle_since: arrived,
             done: Some(done),
             permit: Some(permit),
@@ -150,7 +155,7 @@ impl Pending {
         sub_sequence_number: u64,
     ) {
         self.permit = None;
-        let attempts = std::mem::take(&mut self.attempts);
+        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
 
         if let Some(done) = self.done.take() {
             let _ = done.send(Ok(PutResult {
@@ -166,9 +171,9 @@ impl Pending {
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
         self.permit = None;
         let record = self.to_record();
-        let attempts = std::mem::take(&mut self.attempts);
+        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
         if let Some(done) = self.done.take() {
-            let _ = done.send(Err(PutError::new(kind, record.clone(), attempts)));
+            let _ = done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
         record
     }
@@ -178,12 +183,12 @@ impl Drop for Pending {
     fn drop(&mut self) {
         self.permit = None;
         if let Some(done) = self.done.take() {
-            let attempts = std::mem::take(&mut self.attempts);
-            let _ = done.send(Err(PutError::new(
+            let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
+            let _ = done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),
                 attempts,
-            )));
+            ))));
         }
     }
 }

@@ -76,12 +76,9 @@ impl std::fmt::Debug for Record {
 pub struct Attempts(smallvec::SmallVec<[Attempt; 1]>);
 
 impl Attempts {
-    pub(crate) fn push(&mut self, attempt: Attempt) {
-        self.0.push(attempt);
-    }
-
-    pub(crate) fn last_mut(&mut self) -> Option<&mut Attempt> {
-        self.0.last_mut()
+    /// The attempts of `attempts` (inline, without the vector's allocation, when one).
+    pub(crate) fn from_vec(attempts: Vec<Attempt>) -> Attempts {
+        Attempts(smallvec::SmallVec::from_vec(attempts))
     }
 
     /// The attempts as a vector.

@@ -7,11 +7,9 @@ use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
 
 use crate::budget::Budget;
-use crate::error::PutError;
 use crate::pending::{Incoming, Pending};
-use crate::record::PutResult;
 
-pub(crate) type Done = oneshot::Receiver<Result<PutResult, PutError>>;
+pub(crate) type Done = oneshot::Receiver<crate::pending::Outcome>;
 
 /// A pending record with this key and data, due in `deadline_ms`, expiring in `ttl_ms`.
 pub(crate) fn pending(

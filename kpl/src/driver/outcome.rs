@@ -242,6 +242,8 @@ fn record_attempts(
     error: Option<&AttemptError>,
 ) {
     for user in users {
+        // Exactly one slot for the usual single attempt (a vector would reserve four).
+        user.attempts.reserve_exact(1);
         user.attempts.push(Attempt {
             delay: sent.started.saturating_duration_since(user.idle_since),
             duration: sent.finished.saturating_duration_since(sent.started),
