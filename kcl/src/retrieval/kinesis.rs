@@ -183,3 +183,108 @@ pub(crate) fn child_info(child: &aws_sdk_kinesis::types::ChildShard) -> ShardInf
         closed: false,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test code: a broken expectation panics
+mod tests {
+    use aws_sdk_kinesis::types::{ChildShard, HashKeyRange, SequenceNumberRange};
+
+    use super::*;
+    use crate::Position;
+
+    fn range(start: &str, end: &str) -> HashKeyRange {
+        HashKeyRange::builder()
+            .starting_hash_key(start)
+            .ending_hash_key(end)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reported_child_becomes_an_open_shard_with_its_parents_and_range() {
+        // A merge's child, as GetRecords reports it at the end of each parent.
+        let child = ChildShard::builder()
+            .shard_id("shardId-000000000003")
+            .parent_shards("shardId-000000000001")
+            .parent_shards("shardId-000000000002")
+            .hash_key_range(range("0", "340282366920938463463374607431768211455"))
+            .build()
+            .unwrap();
+        let info = child_info(&child);
+        assert_eq!(info.id, "shardId-000000000003");
+        assert_eq!(
+            info.parents,
+            ["shardId-000000000001", "shardId-000000000002"]
+        );
+        assert_eq!(
+            info.hash_range,
+            Some(HashRange::from_decimal("0", "340282366920938463463374607431768211455").unwrap())
+        );
+        assert!(!info.closed);
+        let lease = info.lease_at(Position::TrimHorizon);
+        assert_eq!(lease.parent_shard_ids, info.parents);
+        assert_eq!(lease.hash_range, info.hash_range);
+    }
+
+    #[test]
+    fn a_child_with_a_bad_range_keeps_its_parents_and_no_range() {
+        let child = ChildShard::builder()
+            .shard_id("shardId-000000000004")
+            .parent_shards("shardId-000000000000")
+            .hash_key_range(range("not a number", "1"))
+            .build()
+            .unwrap();
+        let info = child_info(&child);
+        assert_eq!(info.parents, ["shardId-000000000000"]);
+        assert_eq!(info.hash_range, None);
+    }
+
+    #[test]
+    fn a_listed_shard_is_closed_when_it_has_an_ending_sequence_number() {
+        let sequences = |end: Option<&str>| {
+            SequenceNumberRange::builder()
+                .starting_sequence_number("1")
+                .set_ending_sequence_number(end.map(str::to_owned))
+                .build()
+                .unwrap()
+        };
+        let shard = |end| {
+            Shard::builder()
+                .shard_id("shardId-000000000002")
+                .parent_shard_id("shardId-000000000000")
+                .adjacent_parent_shard_id("shardId-000000000001")
+                .hash_key_range(range("10", "20"))
+                .sequence_number_range(sequences(end))
+                .build()
+                .unwrap()
+        };
+        let open = shard_info(&shard(None));
+        assert!(!open.closed);
+        assert_eq!(
+            open.parents,
+            ["shardId-000000000000", "shardId-000000000001"]
+        );
+        assert_eq!(
+            open.hash_range,
+            Some(HashRange::from_decimal("10", "20").unwrap())
+        );
+        assert!(shard_info(&shard(Some("99"))).closed);
+    }
+
+    #[test]
+    fn the_shard_filter_follows_the_initial_position() {
+        let kind = |p| shard_filter(p).map(|f| f.r#type().clone());
+        assert_eq!(
+            kind(InitialPosition::Latest),
+            Some(ShardFilterType::AtLatest)
+        );
+        assert_eq!(
+            kind(InitialPosition::TrimHorizon),
+            Some(ShardFilterType::AtTrimHorizon)
+        );
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let filter = shard_filter(InitialPosition::AtTimestamp(at)).unwrap();
+        assert_eq!(filter.r#type(), &ShardFilterType::AtTimestamp);
+        assert_eq!(filter.timestamp().map(|t| t.secs()), Some(1_700_000_000));
+    }
+}
