@@ -27,10 +27,12 @@ pub(crate) struct Used {
     pub(crate) bytes: usize,
 }
 
-/// One record's share of the budget, returned when dropped.
+/// One record's share of the budget (or several records' after [`Permit::absorb`]),
+/// returned when dropped.
 #[derive(Debug)]
 pub(crate) struct Permit {
     budget: Arc<Budget>,
+    records: usize,
     bytes: usize,
 }
 
@@ -58,6 +60,7 @@ impl Budget {
         used.bytes += bytes;
         Some(Permit {
             budget: self.clone(),
+            records: 1,
             bytes,
         })
     }
@@ -114,11 +117,23 @@ impl Drop for Waiting<'_> {
     }
 }
 
+impl Permit {
+    /// Takes `other`'s share into this one, so both are returned together by one release
+    /// (one lock and at most one wake-up for a whole Kinesis record's user records).
+    pub(crate) fn absorb(&mut self, mut other: Permit) {
+        self.records += std::mem::take(&mut other.records);
+        self.bytes += std::mem::take(&mut other.bytes);
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
+        if self.records == 0 {
+            return; // absorbed by another permit
+        }
         {
             let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
-            used.records = used.records.saturating_sub(1);
+            used.records = used.records.saturating_sub(self.records);
             used.bytes = used.bytes.saturating_sub(self.bytes);
         }
         // Waking costs a lock: only when a put waits for room.
@@ -158,6 +173,26 @@ mod tests {
         assert!(b.try_acquire(1).is_none());
         drop(big);
         assert!(b.try_acquire(1).is_some());
+    }
+
+    #[test]
+    fn absorbed_permits_are_returned_together() {
+        let b = Budget::new(3, 100);
+        let mut p1 = b.try_acquire(10).unwrap();
+        let p2 = b.try_acquire(20).unwrap();
+        let p3 = b.try_acquire(30).unwrap();
+        p1.absorb(p2);
+        p1.absorb(p3);
+        assert_eq!(
+            b.used(),
+            Used {
+                records: 3,
+                bytes: 60
+            },
+            "nothing returned yet"
+        );
+        drop(p1);
+        assert_eq!(b.used(), Used::default());
     }
 
     #[tokio::test]

@@ -137,6 +137,11 @@ impl Pending {
         })
     }
 
+    /// Its share of the backpressure budget, to be returned with others'.
+    pub(crate) fn take_permit(&mut self) -> Option<Permit> {
+        self.permit.take()
+    }
+
     /// Data + partition key bytes.
     pub(crate) fn size(&self) -> usize {
         self.record.size()

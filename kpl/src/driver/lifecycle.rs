@@ -53,7 +53,7 @@ impl Driver {
     /// Completes the user records of one Kinesis record (of `bytes`) as written, in order.
     pub(super) fn succeed_all(
         &mut self,
-        users: Vec<Pending>,
+        mut users: Vec<Pending>,
         shard_id: &std::sync::Arc<str>,
         sequence_number: &std::sync::Arc<str>,
         bytes: usize,
@@ -76,6 +76,7 @@ impl Driver {
                     .record(u.attempts.len().saturating_sub(1) as f64);
             }
         }
+        release_together(&mut users);
         for (index, user) in users.into_iter().enumerate() {
             self.succeed(user, shard_id, sequence_number, index as u64);
         }
@@ -197,4 +198,17 @@ impl Driver {
         self.stats.oldest.store(value, AtomicOrdering::Relaxed);
         self.metrics.pending(self.outstanding);
     }
+}
+
+/// Returns the budget shares of `users` in one release, before any of them completes (so a
+/// caller seeing a result sees the room).
+fn release_together(users: &mut [Pending]) {
+    let mut all: Option<crate::budget::Permit> = None;
+    for permit in users.iter_mut().filter_map(Pending::take_permit) {
+        match &mut all {
+            Some(all) => all.absorb(permit),
+            None => all = Some(permit),
+        }
+    }
+    drop(all);
 }
