@@ -239,7 +239,7 @@ impl Driver {
         self.release_premap(now);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
-        if self.closing || !self.flushes.is_empty() || self.shared.budget.under_pressure() {
+        if self.closing || !self.flushes.is_empty() || self.starved() {
             // Nothing is gained by holding records back when puts wait for room.
             self.aggregation.take_all(&mut ready);
         }
@@ -255,10 +255,17 @@ impl Driver {
         self.publish_stats(now);
     }
 
+    /// Whether puts wait for room that only sending what is held can free: nothing of this
+    /// stream is in flight. While requests are in flight their completions free room, and
+    /// flushing at every event would only shrink aggregates and requests.
+    fn starved(&self) -> bool {
+        self.in_flight.is_empty() && self.shared.budget.under_pressure()
+    }
+
     /// Starts every request the collector has ready while connections are free.
     fn send_ready(&mut self, now: Instant) {
         self.collector_blocked = false;
-        let force = self.closing || !self.flushes.is_empty() || self.shared.budget.under_pressure();
+        let force = self.closing || !self.flushes.is_empty() || self.starved();
         while self.collector.ready(now, force) {
             if self.backoff.active(now) {
                 self.collector_blocked = true;
