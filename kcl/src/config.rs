@@ -65,6 +65,9 @@ pub enum ConfigError {
     /// `max_records` above the GetRecords limit.
     #[error("max_records {0} is outside 1..=10000")]
     MaxRecords(u32),
+    /// `list_shards_page_size` above the ListShards limit.
+    #[error("list_shards_page_size {0} is outside 1..=10000")]
+    ListShardsPageSize(u32),
 }
 
 /// The worker configuration. Field names follow the KCL's (`failoverTimeMillis` is
@@ -131,6 +134,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How records are fetched. Default polling.
     pub retrieval_mode: RetrievalMode,
+    /// `MaxResults` of each ListShards page (shard sync follows `NextToken` through all
+    /// pages). Default `None`: the service's default page (1,000 shards on AWS).
+    pub list_shards_page_size: Option<u32>,
 }
 
 impl Config {
@@ -158,6 +164,7 @@ impl Config {
             max_pending_records: 30_000,
             request_timeout: Duration::from_secs(10),
             retrieval_mode: RetrievalMode::Polling,
+            list_shards_page_size: None,
         }
     }
 
@@ -203,6 +210,12 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.max_records) {
             return Err(ConfigError::MaxRecords(self.max_records));
+        }
+        if let Some(n) = self
+            .list_shards_page_size
+            .filter(|n| !(1..=10_000).contains(n))
+        {
+            return Err(ConfigError::ListShardsPageSize(n));
         }
         Ok(())
     }
@@ -292,6 +305,13 @@ mod tests {
         let mut c = config();
         c.stream = StreamId::Arn(String::new());
         assert_eq!(c.validate(), Err(ConfigError::Stream));
+        let mut c = config();
+        c.list_shards_page_size = Some(0);
+        assert_eq!(c.validate(), Err(ConfigError::ListShardsPageSize(0)));
+        c.list_shards_page_size = Some(10_001);
+        assert_eq!(c.validate(), Err(ConfigError::ListShardsPageSize(10_001)));
+        c.list_shards_page_size = Some(10_000);
+        assert_eq!(c.validate(), Ok(()));
         let c = config().with_failover_time(Duration::from_secs(3));
         assert_eq!(c.lease_renewal_interval, Duration::from_secs(1));
     }

@@ -20,7 +20,9 @@ use testkit::{LocalAws, streams};
 async fn split_and_merge_while_producing() {
     let aws = LocalAws::start().await.unwrap();
     let client = aws.kinesis_client();
-    common::stream(&aws, "resharded", 2).await;
+    let name = streams::name_for_this_run("resharded");
+    let name = name.as_str();
+    common::stream(&aws, name, 2).await;
     // A long refresh interval: only the producer's own wrong-shard detection finds the new shards.
     let config = ProducerConfig::default()
         .record_max_buffered_time(Duration::from_millis(30))
@@ -29,12 +31,13 @@ async fn split_and_merge_while_producing() {
 
     let writer = tokio::spawn({
         let producer = producer.clone();
+        let name = name.to_owned();
         async move {
             let mut sent = Vec::new();
             let mut handles = Vec::new();
             for i in 0..6000 {
                 let r = Record::new(
-                    "resharded",
+                    name.as_str(),
                     format!("key-{}", i * 7919 % 100_003),
                     format!("r-{i}"),
                 );
@@ -49,7 +52,7 @@ async fn split_and_merge_while_producing() {
     });
 
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let shards = streams::list_shards(&client, "resharded").await.unwrap();
+    let shards = streams::list_shards(&client, name).await.unwrap();
     let first = &shards[0];
     let r = first.hash_key_range().unwrap();
     let (start, end) = (
@@ -58,16 +61,16 @@ async fn split_and_merge_while_producing() {
     );
     client
         .split_shard()
-        .stream_name("resharded")
+        .stream_name(name)
         .shard_to_split(first.shard_id())
         .new_starting_hash_key((start + (end - start) / 2).to_string())
         .send()
         .await
         .unwrap();
-    streams::wait_active(&client, "resharded").await.unwrap();
+    streams::wait_active(&client, name).await.unwrap();
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let open: Vec<_> = streams::list_shards(&client, "resharded")
+    let open: Vec<_> = streams::list_shards(&client, name)
         .await
         .unwrap()
         .into_iter()
@@ -87,16 +90,16 @@ async fn split_and_merge_while_producing() {
     });
     client
         .merge_shards()
-        .stream_name("resharded")
+        .stream_name(name)
         .shard_to_merge(open[1].shard_id())
         .adjacent_shard_to_merge(open[2].shard_id())
         .send()
         .await
         .unwrap();
-    streams::wait_active(&client, "resharded").await.unwrap();
+    streams::wait_active(&client, name).await.unwrap();
 
     let (sent, results) = writer.await.unwrap();
-    let (read, dropped) = common::read_filtered(&aws, "resharded").await;
+    let (read, dropped) = common::read_filtered(&aws, name).await;
     let delivered: HashSet<&bytes::Bytes> = read.iter().map(|r| &r.data).collect();
     for r in &sent {
         assert!(delivered.contains(&r.data), "{:?} lost", r.partition_key);
@@ -124,11 +127,5 @@ async fn split_and_merge_while_producing() {
     eprintln!(
         "dropped by the filter and re-sent: {dropped} sub-records; results with a WrongShard attempt: {resent}"
     );
-    assert_eq!(
-        streams::list_shards(&client, "resharded")
-            .await
-            .unwrap()
-            .len(),
-        5
-    );
+    assert_eq!(streams::list_shards(&client, name).await.unwrap().len(), 5);
 }

@@ -34,4 +34,4 @@ pub use clients::{
 };
 pub use fault_proxy::FaultProxy;
 pub use faults::{Fault, Rule};
-pub use local_aws::{LocalAws, LocalAwsError, LocalAwsOptions, serve};
+pub use local_aws::{KINESIS_ENDPOINT_ENV, LocalAws, LocalAwsError, LocalAwsOptions, serve};

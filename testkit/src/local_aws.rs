@@ -71,6 +71,9 @@ pub enum LocalAwsError {
     /// The server thread could not be started, or failed before reporting its ports.
     #[error("the local servers failed to start: {0}")]
     Thread(String),
+    /// `TESTKIT_KINESIS_ENDPOINT` is not `http://IP:PORT`.
+    #[error("{KINESIS_ENDPOINT_ENV}={0:?} is not http://IP:PORT")]
+    Endpoint(String),
 }
 
 /// Running Kinesis and DynamoDB API servers. Dropping it stops them.
@@ -96,8 +99,10 @@ impl LocalAws {
     }
 
     /// Starts both servers on a thread and runtime of their own, so the caller's runtime
-    /// (paused clocks included) never stalls them.
+    /// (paused clocks included) never stalls them. With [`KINESIS_ENDPOINT_ENV`] set, the
+    /// Kinesis side is that server instead (the embedded one still starts, unused).
     pub async fn start_with(options: LocalAwsOptions) -> Result<LocalAws, LocalAwsError> {
+        let external = external_kinesis()?;
         let (server, (kinesis_addr, dynamodb_addr)) = Background::spawn("local-aws", move |stop| {
             Box::pin(async move {
                 let (kinesis, dynamodb) = bind(&options).await.map_err(|e| e.to_string())?;
@@ -114,7 +119,7 @@ impl LocalAws {
         .await
         .map_err(LocalAwsError::Thread)?;
         Ok(LocalAws {
-            kinesis_addr,
+            kinesis_addr: external.unwrap_or(kinesis_addr),
             dynamodb_addr,
             server,
         })
@@ -153,6 +158,24 @@ impl LocalAws {
     /// Stops the servers and waits for their thread to end.
     pub fn shutdown(self) {
         self.server.shutdown();
+    }
+}
+
+/// The environment variable naming another Kinesis server for every [`LocalAws`] of the
+/// process (`http://IP:PORT`), so the same tests run against a second implementation
+/// (`.ci/run` runs the resharding and listing tests against kinesis-mock this way).
+pub const KINESIS_ENDPOINT_ENV: &str = "TESTKIT_KINESIS_ENDPOINT";
+
+fn external_kinesis() -> Result<Option<SocketAddr>, LocalAwsError> {
+    match std::env::var(KINESIS_ENDPOINT_ENV) {
+        Ok(url) if !url.trim().is_empty() => url
+            .trim()
+            .strip_prefix("http://")
+            .map(|a| a.trim_end_matches('/'))
+            .and_then(|a| a.parse().ok())
+            .map(Some)
+            .ok_or(LocalAwsError::Endpoint(url)),
+        _ => Ok(None),
     }
 }
 

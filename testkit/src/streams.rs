@@ -29,6 +29,24 @@ fn sdk<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> Strea
     }
 }
 
+/// `base` as a stream name for this test process: unchanged on the embedded server (fresh
+/// for every [`LocalAws`](crate::LocalAws)), made unique (`base-<pid>-<n>`) when the tests
+/// share an external server named by [`KINESIS_ENDPOINT_ENV`](crate::KINESIS_ENDPOINT_ENV).
+///
+/// ```
+/// let name = testkit::streams::name_for_this_run("orders");
+/// assert!(name.starts_with("orders"));
+/// ```
+pub fn name_for_this_run(base: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    if std::env::var_os(crate::KINESIS_ENDPOINT_ENV).is_none_or(|v| v.is_empty()) {
+        return base.to_owned();
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{base}-{}-{n}", std::process::id())
+}
+
 /// Creates a stream with `shards` shards and waits until it is ACTIVE.
 pub async fn create_stream(client: &Client, name: &str, shards: i32) -> Result<(), StreamsError> {
     client

@@ -29,6 +29,7 @@ pub(crate) struct StreamClient {
     client: Client,
     stream: StreamId,
     timeout: Duration,
+    page_size: Option<i32>,
 }
 
 type Result<T> = std::result::Result<T, RetrievalError>;
@@ -39,7 +40,14 @@ impl StreamClient {
             client,
             stream,
             timeout,
+            page_size: None,
         }
+    }
+
+    /// The same client asking ListShards for pages of at most `page_size` shards.
+    pub(crate) fn with_page_size(mut self, page_size: Option<u32>) -> Self {
+        self.page_size = page_size.and_then(|n| i32::try_from(n).ok());
+        self
     }
 
     async fn call<T, E, R>(
@@ -70,7 +78,7 @@ impl StreamClient {
         let mut shards = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let mut request = self.client.list_shards();
+            let mut request = self.client.list_shards().set_max_results(self.page_size);
             request = match &next {
                 // A NextToken carries the stream and the filter.
                 Some(token) => request.next_token(token),

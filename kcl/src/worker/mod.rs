@@ -127,7 +127,8 @@ impl<F: ShardProcessorFactory> Worker<F> {
             config.worker_identifier.clone(),
             config.failover_time,
         ));
-        let stream = StreamClient::new(kinesis, config.stream.clone(), config.request_timeout);
+        let stream = StreamClient::new(kinesis, config.stream.clone(), config.request_timeout)
+            .with_page_size(config.list_shards_page_size);
         let retriever = Retriever {
             client: stream.clone(),
             mode: config.retrieval_mode.clone(),

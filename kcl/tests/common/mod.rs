@@ -23,14 +23,15 @@ pub struct Env {
 pub async fn env(stream: &str, shards: i32) -> Env {
     let aws = LocalAws::start().await.unwrap();
     let kinesis = aws.kinesis_client();
-    streams::create_stream(&kinesis, stream, shards)
+    let stream = streams::name_for_this_run(stream);
+    streams::create_stream(&kinesis, &stream, shards)
         .await
         .unwrap();
     Env {
         dynamodb: aws.dynamodb_client(),
         kinesis,
         aws,
-        stream: stream.to_owned(),
+        stream,
     }
 }
 
