@@ -64,8 +64,9 @@ impl std::fmt::Debug for Record {
     }
 }
 
-/// The attempts made for a record, oldest first. Usually there is one, kept inline (no
-/// allocation per record); it reads as a slice of [`Attempt`].
+/// The attempts made for a record, oldest first; it reads as a slice of [`Attempt`]. It is
+/// the vector the pipeline filled, handed over as is (three words in the result, and the
+/// allocation made once per record when it was sent).
 ///
 /// ```
 /// let attempts = kpl::Attempts::default();
@@ -73,17 +74,16 @@ impl std::fmt::Debug for Record {
 /// assert_eq!(attempts.iter().count(), 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Attempts(smallvec::SmallVec<[Attempt; 1]>);
+pub struct Attempts(Vec<Attempt>);
 
 impl Attempts {
-    /// The attempts of `attempts` (inline, without the vector's allocation, when one).
     pub(crate) fn from_vec(attempts: Vec<Attempt>) -> Attempts {
-        Attempts(smallvec::SmallVec::from_vec(attempts))
+        Attempts(attempts)
     }
 
     /// The attempts as a vector.
     pub fn into_vec(self) -> Vec<Attempt> {
-        self.0.into_vec()
+        self.0
     }
 }
 
@@ -106,7 +106,7 @@ impl<'a> IntoIterator for &'a Attempts {
 
 impl IntoIterator for Attempts {
     type Item = Attempt;
-    type IntoIter = smallvec::IntoIter<[Attempt; 1]>;
+    type IntoIter = std::vec::IntoIter<Attempt>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
