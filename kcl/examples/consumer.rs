@@ -54,6 +54,8 @@ struct Args {
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum From {
     Latest,
+    /// As the issue and the KCL spell it; `trim-horizon` is accepted too.
+    #[value(name = "trim_horizon", alias = "trim-horizon")]
     TrimHorizon,
 }
 
