@@ -7,11 +7,13 @@
 //!
 //! ```text
 //! cargo build --release -p testkit --bin local-aws -p kpl --example producer_bench
-//! target/release/examples/producer_bench [--records N] [--rate R] [--shards S] [--bytes-bound B]
+//! target/release/examples/producer_bench [--records N] [--rate R] [--shards S] [--bytes-bound B] [--batch N]
 //! ```
 //! W1 shape: 100-byte records with distinct 16-character keys. `--rate 0` (default) puts as
-//! fast as the producer takes them; `--rate 100000` paces the puts. The server is started
-//! from the `local-aws` binary next to this one unless `--endpoint URL` is given.
+//! fast as the producer takes them; `--rate 100000` paces the puts. `--batch 500` puts 500
+//! records per `put_batch` call (one result future per batch) instead of one `put` per
+//! record. The server is started from the `local-aws` binary next to this one unless
+//! `--endpoint URL` is given.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -38,6 +40,9 @@ struct Args {
     /// The producer's `max_outstanding_bytes`.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     bytes_bound: usize,
+    /// Records per `put_batch` call; 1 (default) puts each record with `put`.
+    #[arg(long, default_value_t = 1)]
+    batch: u64,
     /// An already running Kinesis endpoint instead of starting `local-aws`.
     #[arg(long)]
     endpoint: Option<String>,
@@ -81,34 +86,18 @@ async fn run(args: Args) -> Result<(), Error> {
     let producer = Producer::new(config, client)?;
 
     let mut stats = Stats::new()?;
-    let mut waiting = FuturesUnordered::new();
     let cpu_start = cpu_seconds();
     let started = Instant::now();
-    let payload = Bytes::from(vec![b'x'; 100]);
-    let stream: std::sync::Arc<str> = stream.into();
-    for i in 0..args.records {
-        if args.rate > 0 {
-            // Sleep once a millisecond ahead rather than between every two records (a timer
-            // per record would cost more than the put).
-            let due = started + Duration::from_secs_f64(i as f64 / args.rate as f64);
-            if due > Instant::now() + Duration::from_millis(1) {
-                tokio::time::sleep_until(due.into()).await;
-            }
-        }
-        let record = Record::new(stream.clone(), key(i), payload.clone());
-        let put_at = Instant::now();
-        waiting.push(producer.put(record).await?.map(move |r| (put_at, r)));
-        // Take the results that are in, in any order, without waiting or a second task.
-        // `unconstrained`: this loop never yields, so tokio's cooperative budget would
-        // otherwise report finished results as pending and let them pile up.
-        while let Some(Some((put_at, result))) =
-            tokio::task::unconstrained(waiting.next()).now_or_never()
-        {
-            stats.add(put_at, result?)?;
-        }
-    }
-    while let Some((put_at, result)) = waiting.next().await {
-        stats.add(put_at, result?)?;
+    let load = Load {
+        stream: stream.into(),
+        payload: Bytes::from(vec![b'x'; 100]),
+        started,
+        args: &args,
+    };
+    if args.batch > 1 {
+        load.put_batches(&producer, &mut stats).await?;
+    } else {
+        load.put_each(&producer, &mut stats).await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
@@ -118,7 +107,7 @@ async fn run(args: Args) -> Result<(), Error> {
     println!(
         "{}",
         serde_json::json!({
-            "records": args.records, "rate_target": args.rate, "shards": args.shards,
+            "records": args.records, "rate_target": args.rate, "shards": args.shards, "batch": args.batch,
             "records_per_s": (args.records as f64 / elapsed).round(),
             "elapsed_s": elapsed, "cpu_s": cpu, "cpu_cores": cpu / elapsed,
             "cpu_s_per_million": cpu / (args.records as f64 / 1e6),
@@ -130,6 +119,77 @@ async fn run(args: Args) -> Result<(), Error> {
         })
     );
     Ok(())
+}
+
+/// What to put and when.
+struct Load<'a> {
+    stream: std::sync::Arc<str>,
+    payload: Bytes,
+    started: Instant,
+    args: &'a Args,
+}
+
+impl Load<'_> {
+    fn record(&self, i: u64) -> Record {
+        Record::new(self.stream.clone(), key(i), self.payload.clone())
+    }
+
+    /// Paces record `i` at `--rate`: sleeps once a millisecond ahead rather than between
+    /// every two records (a timer per record would cost more than the put).
+    async fn pace(&self, i: u64) {
+        if self.args.rate > 0 {
+            let due = self.started + Duration::from_secs_f64(i as f64 / self.args.rate as f64);
+            if due > Instant::now() + Duration::from_millis(1) {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+    }
+
+    /// One `put` and one result future per record.
+    async fn put_each(&self, producer: &Producer, stats: &mut Stats) -> Result<(), Error> {
+        let mut waiting = FuturesUnordered::new();
+        for i in 0..self.args.records {
+            self.pace(i).await;
+            let put_at = Instant::now();
+            let handle = producer.put(self.record(i)).await?;
+            waiting.push(handle.map(move |r| (put_at, r)));
+            // Take the results that are in, in any order, without waiting or a second task.
+            // `unconstrained`: this loop never yields, so tokio's cooperative budget would
+            // otherwise report finished results as pending and let them pile up.
+            while let Some(Some((put_at, result))) =
+                tokio::task::unconstrained(waiting.next()).now_or_never()
+            {
+                stats.add(put_at, result?)?;
+            }
+        }
+        while let Some((put_at, result)) = waiting.next().await {
+            stats.add(put_at, result?)?;
+        }
+        Ok(())
+    }
+
+    /// `put_batch` of `--batch` records at a time, one result future per batch.
+    async fn put_batches(&self, producer: &Producer, stats: &mut Stats) -> Result<(), Error> {
+        let mut waiting = FuturesUnordered::new();
+        let mut i = 0;
+        while i < self.args.records {
+            let end = (i + self.args.batch).min(self.args.records);
+            self.pace(i).await;
+            let put_at = Instant::now();
+            let handle = producer.put_batch((i..end).map(|n| self.record(n))).await;
+            waiting.push(handle.map(move |r| (put_at, r)));
+            i = end;
+            while let Some(Some((put_at, results))) =
+                tokio::task::unconstrained(waiting.next()).now_or_never()
+            {
+                stats.add_all(put_at, results)?;
+            }
+        }
+        while let Some((put_at, results)) = waiting.next().await {
+            stats.add_all(put_at, results)?;
+        }
+        Ok(())
+    }
 }
 
 struct Stats {
@@ -146,6 +206,18 @@ impl Stats {
             buffering: Histogram::new(3)?,
             kinesis_records: 0,
         })
+    }
+
+    /// The results of one batch, put at `put_at`.
+    fn add_all(
+        &mut self,
+        put_at: Instant,
+        results: Vec<Result<PutResult, kpl::PutError>>,
+    ) -> Result<(), Error> {
+        for result in results {
+            self.add(put_at, result?)?;
+        }
+        Ok(())
     }
 
     /// One result: latencies in microseconds.

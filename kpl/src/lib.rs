@@ -57,6 +57,7 @@
 #![allow(clippy::result_large_err)]
 
 mod aggregation;
+mod batch;
 mod budget;
 mod collector;
 mod config;
@@ -78,6 +79,7 @@ mod sink;
 mod testing;
 mod validate;
 
+pub use batch::BatchHandle;
 pub use config::{
     ConfigError, ENV_PREFIX, MetricsGranularity, MetricsLevel, Ordering, ProducerConfig,
 };

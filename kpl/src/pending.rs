@@ -10,6 +10,7 @@ use kinesis_agg::{HashKey, UserRecord};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::batch::BatchSlot;
 use crate::budget::Permit;
 use crate::error::{PutError, PutErrorKind};
 use crate::record::{Attempt, Attempts, PutResult, Record};
@@ -18,7 +19,25 @@ use crate::record::{Attempt, Attempts, PutResult, Record};
 /// the size of a [`PutResult`].
 pub(crate) type Outcome = Result<PutResult, Box<PutError>>;
 
-pub(crate) type Completion = oneshot::Sender<Outcome>;
+/// Where a record's outcome goes: its own channel (`put`), or its place in a batch's slot
+/// (`put_batch`).
+#[derive(Debug)]
+pub(crate) enum Completion {
+    One(oneshot::Sender<Outcome>),
+    Batch(Arc<BatchSlot>, usize),
+}
+
+impl Completion {
+    /// Delivers the outcome (dropped if the caller is no longer waiting).
+    pub(crate) fn send(self, outcome: Outcome) {
+        match self {
+            Completion::One(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Completion::Batch(slot, index) => slot.complete(index, outcome),
+        }
+    }
+}
 
 /// A validated record on its way into a stream's driver. Dropped before it reaches the
 /// driver (the driver is gone), it fails with [`PutErrorKind::ShutDown`].
@@ -70,7 +89,7 @@ impl Drop for Incoming {
         {
             drop(permit);
             let record = to_record(&self.stream, &record);
-            let _ = done.send(Err(Box::new(PutError::new(
+            done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 record,
                 Attempts::default(),
@@ -163,7 +182,7 @@ impl Pending {
         let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
 
         if let Some(done) = self.done.take() {
-            let _ = done.send(Ok(PutResult {
+            done.send(Ok(PutResult {
                 shard_id,
                 sequence_number,
                 sub_sequence_number,
@@ -178,7 +197,7 @@ impl Pending {
         let record = self.to_record();
         let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
         if let Some(done) = self.done.take() {
-            let _ = done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
+            done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
         record
     }
@@ -189,7 +208,7 @@ impl Drop for Pending {
         self.permit = None;
         if let Some(done) = self.done.take() {
             let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
-            let _ = done.send(Err(Box::new(PutError::new(
+            done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),
                 attempts,

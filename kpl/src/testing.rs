@@ -26,7 +26,12 @@ pub(crate) fn pending(
         .try_acquire(record.size())
         .unwrap_or_else(|| panic!("budget"));
     let now = Instant::now();
-    let mut incoming = Incoming::new(record, Arc::from("s"), permit, done);
+    let mut incoming = Incoming::new(
+        record,
+        Arc::from("s"),
+        permit,
+        crate::pending::Completion::One(done),
+    );
     incoming.arrived = now;
     let hash = HashKey::from_partition_key(pk);
     let p = Pending::new(

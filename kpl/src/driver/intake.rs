@@ -17,6 +17,7 @@ impl Driver {
         for command in commands.drain(..) {
             match command {
                 Command::Put(incoming) => puts.push(incoming),
+                Command::PutMany(many) => puts.extend(many),
                 Command::Flush(done) => {
                     self.intake(std::mem::take(&mut puts));
                     self.flush(done);

@@ -44,6 +44,8 @@ use crate::shard_map::ShardMap;
 pub(crate) enum Command {
     /// A record to write.
     Put(Incoming),
+    /// Records of one batch put, in order.
+    PutMany(Vec<Incoming>),
     /// Answer once every record received before this is completed.
     Flush(oneshot::Sender<()>),
     /// Fail everything held with `ShutDown`, hand the records back and stop.

@@ -1,0 +1,153 @@
+//! The results of a batch put: one shared slot for all its records instead of a channel
+//! and a future per record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::PutError;
+use crate::pending::Outcome;
+use crate::record::PutResult;
+
+/// Where the records of one batch put their outcomes, by index.
+#[derive(Debug)]
+pub(crate) struct BatchSlot {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    outcomes: Vec<Option<Outcome>>,
+    remaining: usize,
+    waker: Option<Waker>,
+}
+
+impl BatchSlot {
+    /// A slot for `len` records.
+    pub(crate) fn new(len: usize) -> Arc<BatchSlot> {
+        Arc::new(BatchSlot {
+            state: Mutex::new(State {
+                outcomes: std::iter::repeat_with(|| None).take(len).collect(),
+                remaining: len,
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the outcome of record `index` (the first outcome of an index counts).
+    pub(crate) fn complete(&self, index: usize, outcome: Outcome) {
+        let waker = {
+            let mut state = self.lock();
+            let Some(slot) = state.outcomes.get_mut(index).filter(|s| s.is_none()) else {
+                return;
+            };
+            *slot = Some(outcome);
+            state.remaining -= 1;
+            if state.remaining > 0 {
+                return;
+            }
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves when every record of a [`Producer::put_batch`](crate::Producer::put_batch) is
+/// written or has failed, with one result per record in the order they were given. Dropping
+/// it does not cancel the records.
+///
+/// ```no_run
+/// # async fn demo(producer: kpl::Producer) {
+/// let records = (0..500).map(|i| kpl::Record::new("orders", format!("k{i}"), "v"));
+/// let results = producer.put_batch(records).await.await;
+/// assert_eq!(results.len(), 500);
+/// let failed = results.iter().filter(|r| r.is_err()).count();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BatchHandle {
+    slot: Arc<BatchSlot>,
+}
+
+impl BatchHandle {
+    pub(crate) fn new(slot: Arc<BatchSlot>) -> BatchHandle {
+        BatchHandle { slot }
+    }
+}
+
+impl Future for BatchHandle {
+    type Output = Vec<Result<PutResult, PutError>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.slot.lock();
+        if state.remaining > 0 {
+            state.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let outcomes = std::mem::take(&mut state.outcomes);
+        // Every index was filled (remaining reached 0); `flatten` only skips the impossible.
+        Poll::Ready(
+            outcomes
+                .into_iter()
+                .flatten()
+                .map(|o| o.map_err(|e| *e))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a broken expectation panics
+mod tests {
+    use super::*;
+    use crate::error::PutErrorKind;
+    use crate::record::{Attempts, Record};
+    use futures::FutureExt;
+
+    fn written(n: u64) -> Outcome {
+        Ok(PutResult {
+            shard_id: "shardId-000000000000".into(),
+            sequence_number: "1".into(),
+            sub_sequence_number: n,
+            attempts: Attempts::default(),
+        })
+    }
+
+    #[test]
+    fn resolves_once_every_index_is_in_with_results_in_order() {
+        let slot = BatchSlot::new(3);
+        let mut handle = BatchHandle::new(slot.clone());
+        slot.complete(2, written(2));
+        let failed = PutError::new(
+            PutErrorKind::Expired,
+            Record::new("s", "k", "v"),
+            Attempts::default(),
+        );
+        slot.complete(0, Err(Box::new(failed)));
+        assert!((&mut handle).now_or_never().is_none(), "one is missing");
+        slot.complete(2, written(9)); // a second outcome of an index is ignored
+        assert!((&mut handle).now_or_never().is_none());
+        slot.complete(1, written(1));
+        let results = handle.now_or_never().unwrap();
+        assert_eq!(results.len(), 3);
+        assert!(matches!(
+            results[0].as_ref().unwrap_err().kind,
+            PutErrorKind::Expired
+        ));
+        assert_eq!(results[1].as_ref().unwrap().sub_sequence_number, 1);
+        assert_eq!(results[2].as_ref().unwrap().sub_sequence_number, 2);
+    }
+
+    #[test]
+    fn an_empty_batch_is_ready_at_once() {
+        let results = BatchHandle::new(BatchSlot::new(0)).now_or_never().unwrap();
+        assert!(results.is_empty());
+    }
+}
