@@ -187,6 +187,17 @@ impl Producer {
     /// cheaper per record than [`put`](Self::put) (no channel and no future per record, one
     /// message to the stream's pipeline per group). Waits for room as `put` does; a record
     /// that is invalid, or put after shutdown, gets its error in its place and the others go on.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kpl::Producer, lines: Vec<String>) {
+    /// let records = lines.into_iter().map(|l| kpl::Record::new("logs", "host-1", l));
+    /// for (i, result) in producer.put_batch(records).await.await.into_iter().enumerate() {
+    ///     if let Err(e) = result {
+    ///         eprintln!("line {i} not written: {e}; record handed back: {:?}", e.record);
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub async fn put_batch(&self, records: impl IntoIterator<Item = Record>) -> BatchHandle {
         let records: Vec<Record> = records.into_iter().collect();
         let slot = BatchSlot::new(records.len());
