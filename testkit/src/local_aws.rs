@@ -167,15 +167,19 @@ impl LocalAws {
 pub const KINESIS_ENDPOINT_ENV: &str = "TESTKIT_KINESIS_ENDPOINT";
 
 fn external_kinesis() -> Result<Option<SocketAddr>, LocalAwsError> {
-    match std::env::var(KINESIS_ENDPOINT_ENV) {
-        Ok(url) if !url.trim().is_empty() => url
-            .trim()
+    parse_endpoint(std::env::var(KINESIS_ENDPOINT_ENV).ok().as_deref())
+}
+
+/// `http://IP:PORT` (a trailing `/` allowed); unset or blank is `None`.
+fn parse_endpoint(url: Option<&str>) -> Result<Option<SocketAddr>, LocalAwsError> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(url) => url
             .strip_prefix("http://")
             .map(|a| a.trim_end_matches('/'))
             .and_then(|a| a.parse().ok())
             .map(Some)
-            .ok_or(LocalAwsError::Endpoint(url)),
-        _ => Ok(None),
+            .ok_or_else(|| LocalAwsError::Endpoint(url.to_owned())),
     }
 }
 
@@ -235,4 +239,35 @@ pub async fn serve(
     let _ = kinesis_task.await;
     let _ = dynamodb_task.await;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a broken expectation panics
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_override_is_http_ip_port() {
+        assert!(parse_endpoint(None).unwrap().is_none());
+        assert!(parse_endpoint(Some("  ")).unwrap().is_none());
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 4568));
+        assert_eq!(
+            parse_endpoint(Some("http://127.0.0.1:4568")).unwrap(),
+            Some(addr)
+        );
+        assert_eq!(
+            parse_endpoint(Some("http://127.0.0.1:4568/")).unwrap(),
+            Some(addr)
+        );
+        for bad in [
+            "https://127.0.0.1:4568",
+            "http://localhost:4568",
+            "127.0.0.1:4568",
+        ] {
+            assert!(
+                matches!(parse_endpoint(Some(bad)), Err(LocalAwsError::Endpoint(_))),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -241,8 +241,7 @@ impl Driver {
         self.release_premap(now);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
-        if self.closing || !self.flushes.is_empty() || self.starved() {
-            // Nothing is gained by holding records back when puts wait for room.
+        if self.send_everything() {
             self.aggregation.take_all(&mut ready);
         }
         for o in ready.drain(..) {
@@ -257,17 +256,20 @@ impl Driver {
         self.publish_stats(now);
     }
 
-    /// Whether puts wait for room that only sending what is held can free: nothing of this
-    /// stream is in flight. While requests are in flight their completions free room, and
-    /// flushing at every event would only shrink aggregates and requests.
-    fn starved(&self) -> bool {
-        self.in_flight.is_empty() && self.shared.budget.under_pressure()
+    /// Whether everything held goes now rather than at its deadline: on shutdown, while a
+    /// flush waits, or when puts wait for room that only sending what is held can free
+    /// (nothing of this stream is in flight; while requests are in flight their completions
+    /// free room, and sending at every event would only shrink aggregates and requests).
+    fn send_everything(&self) -> bool {
+        self.closing
+            || !self.flushes.is_empty()
+            || (self.in_flight.is_empty() && self.shared.budget.under_pressure())
     }
 
     /// Starts every request the collector has ready while connections are free.
     fn send_ready(&mut self, now: Instant) {
         self.collector_blocked = false;
-        let force = self.closing || !self.flushes.is_empty() || self.starved();
+        let force = self.send_everything();
         while self.collector.ready(now, force) {
             if self.backoff.active(now) {
                 self.collector_blocked = true;
