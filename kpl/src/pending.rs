@@ -98,7 +98,8 @@ impl Drop for Incoming {
     }
 }
 
-fn to_record(stream: &Arc<str>, record: &UserRecord) -> Record {
+/// The record as the caller put it, from its validated form.
+pub(crate) fn to_record(stream: &Arc<str>, record: &UserRecord) -> Record {
     Record {
         stream: stream.clone(),
         partition_key: record.partition_key().to_owned(),

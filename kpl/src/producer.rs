@@ -14,7 +14,7 @@ use crate::config::{ConfigError, ProducerConfig};
 use crate::driver::{Command, Driver, Shared, StreamStats};
 use crate::error::{PutError, PutErrorKind};
 use crate::handle::PutHandle;
-use crate::pending::{Completion, Incoming};
+use crate::pending::{Completion, Incoming, to_record};
 use crate::record::{Attempts, Record};
 use crate::validate::validate;
 
@@ -341,13 +341,4 @@ pub const RECORD_OVERHEAD_BYTES: usize = 1280;
 /// What a record counts against `max_outstanding_bytes`.
 fn charge(user: &kinesis_agg::UserRecord) -> usize {
     user.size() + RECORD_OVERHEAD_BYTES
-}
-
-fn to_record(stream: &Arc<str>, user: &kinesis_agg::UserRecord) -> Record {
-    Record {
-        stream: stream.clone(),
-        partition_key: user.partition_key().to_owned(),
-        explicit_hash_key: user.explicit_hash_key().map(|k| k.to_string()),
-        data: user.data().clone(),
-    }
 }
