@@ -18,7 +18,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use common::{env, fast_config};
 use kcl::agg::{Aggregator, UserRecord};
-use kcl::{Checkpointer, ProcessRecordsInput, Record, ShardProcessor, Worker};
+use kcl::{Checkpointer, ProcessRecordsInput, Record, ShardProcessor};
 use tokio::sync::watch;
 
 /// 5 aggregates of 10 user records each: `u{i}` with key `pk{i}`.
@@ -90,9 +90,7 @@ async fn run_until(config: kcl::Config, e: &common::Env, want: usize) -> Vec<Rec
         let p = p.clone();
         move |_: &str| p.clone()
     };
-    let w = Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), factory).unwrap();
-    let handle = w.handle();
-    let task = tokio::spawn(w.run());
+    let (handle, task) = common::start(e, config, factory);
     tokio::time::timeout(
         std::time::Duration::from_secs(30),
         count.wait_for(|n| *n >= want),

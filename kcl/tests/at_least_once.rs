@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use common::{Log, env, fast_config, numbered, put};
-use kcl::Worker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abrupt_stop_redelivers_everything_after_the_last_checkpoint() {
@@ -23,15 +22,8 @@ async fn abrupt_stop_redelivers_everything_after_the_last_checkpoint() {
     put(&e.kinesis, &e.stream, &numbered("before", 0..200)).await;
 
     let log = Log::default();
-    let a = Worker::new(
-        fast_config("alo-app", &e.stream, "a"),
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
-        log.factory("a"),
-    )
-    .unwrap();
-    let a_handle = a.handle();
-    let a_task = tokio::spawn(a.run());
+    let (a_handle, a_task) =
+        common::start(&e, fast_config("alo-app", &e.stream, "a"), log.factory("a"));
     put(&e.kinesis, &e.stream, &numbered("during", 0..200)).await;
     log.wait_until("the first 400 records", |d| d.len() == 400)
         .await;
@@ -46,15 +38,8 @@ async fn abrupt_stop_redelivers_everything_after_the_last_checkpoint() {
     a_task.abort();
     let _ = a_task.await;
 
-    let b = Worker::new(
-        fast_config("alo-app", &e.stream, "b"),
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
-        log.factory("b"),
-    )
-    .unwrap();
-    let b_handle = b.handle();
-    let b_task = tokio::spawn(b.run());
+    let (b_handle, b_task) =
+        common::start(&e, fast_config("alo-app", &e.stream, "b"), log.factory("b"));
     let expected_again: BTreeSet<String> = numbered("unacked", 0..100)
         .into_iter()
         .map(|(_, d)| d)

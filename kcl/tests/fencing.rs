@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{Log, env, fast_config, numbered, put};
-use kcl::{CheckpointError, Worker};
+use kcl::CheckpointError;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -27,17 +27,8 @@ fn s(v: &str) -> AttributeValue {
 async fn two_workers_racing_for_one_lease_end_with_one_owner() {
     let e = env("race", 1).await;
     let log = Log::default();
-    let start = |id: &str| {
-        let w = Worker::new(
-            fast_config("race-app", &e.stream, id),
-            e.kinesis.clone(),
-            e.dynamodb.clone(),
-            log.factory(id),
-        )
-        .unwrap();
-        let h = w.handle();
-        (h, tokio::spawn(w.run()))
-    };
+    let start =
+        |id: &str| common::start(&e, fast_config("race-app", &e.stream, id), log.factory(id));
     let (a, ta) = start("a");
     let (b, tb) = start("b");
     put(&e.kinesis, &e.stream, &numbered("r", 0..50)).await;
@@ -61,15 +52,11 @@ async fn two_workers_racing_for_one_lease_end_with_one_owner() {
 async fn a_stale_owner_cannot_checkpoint_even_after_taking_the_lease_back() {
     let e = env("fence", 1).await;
     let log = Log::default();
-    let w = Worker::new(
+    let (a, task) = common::start(
+        &e,
         fast_config("fence-app", &e.stream, "a"),
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
         log.factory("a"),
-    )
-    .unwrap();
-    let a = w.handle();
-    let task = tokio::spawn(w.run());
+    );
     put(&e.kinesis, &e.stream, &numbered("r", 0..20)).await;
     log.wait_until("the records", |d| d.len() == 20).await;
     let (shard, stale) = log.checkpointers.lock().unwrap().last().cloned().unwrap();

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, ScalarAttributeType};
 use bytes::Bytes;
 use common::{env, fast_config, numbered, put};
-use kcl::{Checkpointer, ProcessRecordsInput, ShardProcessor, Worker};
+use kcl::{Checkpointer, ProcessRecordsInput, ShardProcessor};
 use testkit::streams;
 use tokio::sync::watch;
 
@@ -87,9 +87,7 @@ async fn lease_items_have_the_kcl_names_and_types() {
         let p = p.clone();
         move |_: &str| p.clone()
     };
-    let w = Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), factory).unwrap();
-    let handle = w.handle();
-    let task = tokio::spawn(w.run());
+    let (handle, task) = common::start(&e, config, factory);
 
     put(&e.kinesis, &e.stream, &numbered("a", 0..10)).await;
     done.wait_for(|n| *n >= 1).await.unwrap();

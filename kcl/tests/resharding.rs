@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use common::{Log, env, fast_config, put};
-use kcl::Worker;
 use testkit::streams;
 
 /// Records `k{key}:{n}` for n in `range`, round robin over 20 keys.
@@ -46,15 +45,11 @@ async fn open_shards(
 async fn split_then_merge_keeps_every_record_and_per_key_order() {
     let e = env("reshard", 1).await;
     let log = Log::default();
-    let w = Worker::new(
+    let (handle, task) = common::start(
+        &e,
         fast_config("reshard-app", &e.stream, "w"),
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
         log.factory("w"),
-    )
-    .unwrap();
-    let handle = w.handle();
-    let task = tokio::spawn(w.run());
+    );
 
     put(&e.kinesis, &e.stream, &batch(0..400)).await;
     log.wait_until("the first records", |d| !d.is_empty()).await;

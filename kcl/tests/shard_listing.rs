@@ -19,7 +19,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{Log, env, fast_config, put, wait_leases};
-use kcl::Worker;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ListShards pagination (NextToken alone), which ferrokinesis lacks; .ci/run runs it against kinesis-mock"]
@@ -33,15 +32,7 @@ async fn shard_sync_follows_every_list_shards_page() {
     let log = Log::default();
     let mut config = fast_config("listing-app", &e.stream, "w");
     config.list_shards_page_size = Some(2);
-    let worker = Worker::new(
-        config,
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
-        log.factory("w"),
-    )
-    .unwrap();
-    let handle = worker.handle();
-    let task = tokio::spawn(worker.run());
+    let (handle, task) = common::start(&e, config, log.factory("w"));
 
     let held = wait_leases(&[&handle], Duration::from_secs(30), |sets| {
         sets[0].len() == 5

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{env, fast_config, numbered, put};
-use kcl::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor, Worker};
+use kcl::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
 use tokio::sync::watch;
 
 /// Records its lifecycle calls; never checkpoints while processing.
@@ -75,15 +75,7 @@ async fn run_and_stop(
         move |_: &str| p.clone()
     };
     let app = format!("{name}-app");
-    let w = Worker::new(
-        fast_config(&app, &e.stream, "w"),
-        e.kinesis.clone(),
-        e.dynamodb.clone(),
-        factory,
-    )
-    .unwrap();
-    let handle = w.handle();
-    let task = tokio::spawn(w.run());
+    let (handle, task) = common::start(&e, fast_config(&app, &e.stream, "w"), factory);
     tokio::time::timeout(Duration::from_secs(30), records.wait_for(|n| *n == 40))
         .await
         .unwrap()

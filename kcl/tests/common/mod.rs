@@ -35,6 +35,19 @@ pub async fn env(stream: &str, shards: i32) -> Env {
     }
 }
 
+/// A worker's handle and its running task.
+pub type Running = (
+    kcl::WorkerHandle,
+    tokio::task::JoinHandle<Result<(), kcl::WorkerError>>,
+);
+
+/// Starts a worker with `config` on `e`'s servers, its processors made by `factory`.
+pub fn start<F: kcl::ShardProcessorFactory>(e: &Env, config: Config, factory: F) -> Running {
+    let worker = kcl::Worker::new(config, e.kinesis.clone(), e.dynamodb.clone(), factory).unwrap();
+    let handle = worker.handle();
+    (handle, tokio::spawn(worker.run()))
+}
+
 /// Short intervals: failover 1 s, taker 100 ms, parents polled every 50 ms.
 pub fn fast_config(app: &str, stream: &str, worker: &str) -> Config {
     let mut c =
