@@ -208,21 +208,27 @@ impl Stats {
         })
     }
 
-    /// The results of one batch, put at `put_at`.
+    /// The results of one batch, put at `put_at` (they complete together: one ack latency).
     fn add_all(
         &mut self,
         put_at: Instant,
         results: Vec<Result<PutResult, kpl::PutError>>,
     ) -> Result<(), Error> {
+        let ack = micros(put_at.elapsed());
         for result in results {
-            self.add(put_at, result?)?;
+            self.add_acked(ack, result?)?;
         }
         Ok(())
     }
 
     /// One result: latencies in microseconds.
     fn add(&mut self, put_at: Instant, result: PutResult) -> Result<(), Error> {
-        self.ack.record(micros(put_at.elapsed()))?;
+        self.add_acked(micros(put_at.elapsed()), result)
+    }
+
+    /// One result acknowledged `ack` microseconds after its put.
+    fn add_acked(&mut self, ack: u64, result: PutResult) -> Result<(), Error> {
+        self.ack.record(ack)?;
         if let Some(first) = result.attempts.first() {
             self.buffering.record(micros(first.delay))?;
         }
@@ -239,10 +245,13 @@ fn key(i: u64) -> String {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    (0..16)
-        .rev()
-        .filter_map(|n| char::from_digit(((z >> (n * 4)) & 0xf) as u32, 16))
-        .collect()
+    let mut key = String::with_capacity(16);
+    key.extend(
+        (0..16)
+            .rev()
+            .filter_map(|n| char::from_digit(((z >> (n * 4)) & 0xf) as u32, 16)),
+    );
+    key
 }
 
 fn micros(d: Duration) -> u64 {

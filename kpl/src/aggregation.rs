@@ -2,7 +2,6 @@
 //! shards in one aggregate. It returns Kinesis records as they become ready: an aggregate
 //! when it is full or its deadline passed, a record alone when it cannot be aggregated.
 
-use crate::FastMap;
 use std::sync::Arc;
 
 use kinesis_agg::{Aggregator, AggregatorConfig, EncodedRecord, Refusal, Unsealed};
@@ -10,16 +9,19 @@ use tokio::time::Instant;
 
 use crate::pending::{Outgoing, Pending};
 
-/// The open aggregates of one stream, by shard.
+/// The open aggregates of one stream, by the shard's place in the shard map (an index,
+/// not a lookup by id per record; [`remap`](Aggregation::remap) moves them when the map
+/// changes).
 #[derive(Debug)]
 pub(crate) struct Aggregation {
     config: AggregatorConfig,
     enabled: bool,
-    buffers: FastMap<Arc<str>, Buffer>,
+    slots: Vec<Option<Buffer>>,
 }
 
 #[derive(Debug)]
 struct Buffer {
+    shard: Arc<str>,
     aggregator: Aggregator,
     users: Vec<Pending>,
     deadline: Instant,
@@ -39,12 +41,20 @@ impl Aggregation {
         Aggregation {
             config,
             enabled,
-            buffers: FastMap::default(),
+            slots: Vec::new(),
         }
     }
 
-    /// Adds a record predicted for `shard` (`None`: shard unknown, sent alone); pushes what
-    /// became ready onto `out`.
+    fn buffers(&self) -> impl Iterator<Item = &Buffer> {
+        self.slots.iter().flatten()
+    }
+
+    fn buffers_mut(&mut self) -> impl Iterator<Item = &mut Buffer> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// Adds a record predicted for `shard` (`None`: shard unknown, sent alone), found by
+    /// its id; pushes what became ready onto `out`.
     pub(crate) fn add(
         &mut self,
         shard: Option<Arc<str>>,
@@ -55,19 +65,47 @@ impl Aggregation {
             out.push(alone(None, pending));
             return;
         };
+        let index = self
+            .slots
+            .iter()
+            .position(|b| b.as_ref().is_some_and(|b| b.shard == shard))
+            .unwrap_or(self.slots.len());
+        self.add_at(index, &shard, pending, out);
+    }
+
+    /// Adds a record predicted for `shard`, at place `index` of the shard map.
+    pub(crate) fn add_at(
+        &mut self,
+        index: usize,
+        shard: &Arc<str>,
+        pending: Pending,
+        out: &mut Vec<Outgoing>,
+    ) {
+        if !self.enabled {
+            out.push(alone(None, pending));
+            return;
+        }
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || None);
+        }
         let config = self.config;
-        let buffer = self
-            .buffers
-            .entry(shard.clone())
-            .or_insert_with(|| Buffer::new(config, &pending));
+        let Some(slot) = self.slots.get_mut(index) else {
+            out.push(alone(Some(shard.clone()), pending));
+            return;
+        };
+        if slot.as_ref().is_some_and(|b| b.shard != *shard) {
+            // Not remapped yet (never expected): what it holds goes now.
+            out.extend(slot.take().and_then(|mut b| b.finish()));
+        }
+        let buffer = slot.get_or_insert_with(|| Buffer::new(config, shard.clone(), &pending));
         match buffer.aggregator.try_add_ref(&pending.record) {
             Ok(()) => buffer.push(pending),
-            Err(Refusal::TooLarge { .. }) => out.push(alone(Some(shard), pending)),
+            Err(Refusal::TooLarge { .. }) => out.push(alone(Some(shard.clone()), pending)),
             Err(Refusal::Full) => {
-                out.extend(buffer.finish(shard.clone()));
+                out.extend(buffer.finish());
                 match buffer.aggregator.try_add_ref(&pending.record) {
                     Ok(()) => buffer.push(pending),
-                    Err(_) => out.push(alone(Some(shard), pending)),
+                    Err(_) => out.push(alone(Some(shard.clone()), pending)),
                 }
             }
         }
@@ -75,24 +113,23 @@ impl Aggregation {
 
     /// Finishes every aggregate whose deadline is at or before `now`.
     pub(crate) fn take_due(&mut self, now: Instant, out: &mut Vec<Outgoing>) {
-        for (shard, buffer) in &mut self.buffers {
+        for buffer in self.buffers_mut() {
             if !buffer.users.is_empty() && buffer.deadline <= now {
-                out.extend(buffer.finish(shard.clone()));
+                out.extend(buffer.finish());
             }
         }
     }
 
     /// Finishes every open aggregate (flush).
     pub(crate) fn take_all(&mut self, out: &mut Vec<Outgoing>) {
-        for (shard, buffer) in &mut self.buffers {
-            out.extend(buffer.finish(shard.clone()));
+        for buffer in self.buffers_mut() {
+            out.extend(buffer.finish());
         }
     }
 
     /// The earliest deadline of an open aggregate.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.buffers
-            .values()
+        self.buffers()
             .filter(|b| !b.users.is_empty())
             .map(|b| b.deadline)
             .min()
@@ -100,8 +137,7 @@ impl Aggregation {
 
     /// When the oldest held record was put.
     pub(crate) fn oldest(&self) -> Option<Instant> {
-        self.buffers
-            .values()
+        self.buffers()
             .filter(|b| !b.users.is_empty())
             .map(|b| b.oldest)
             .min()
@@ -109,8 +145,7 @@ impl Aggregation {
 
     /// The earliest expiry of a held record.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.buffers
-            .values()
+        self.buffers()
             .filter(|b| !b.users.is_empty())
             .map(|b| b.expiry)
             .min()
@@ -120,7 +155,7 @@ impl Aggregation {
     /// (the caller fails the expired ones and adds the rest again).
     pub(crate) fn take_expiring(&mut self, now: Instant) -> Vec<Pending> {
         let mut out = Vec::new();
-        for buffer in self.buffers.values_mut() {
+        for buffer in self.buffers_mut() {
             if !buffer.users.is_empty() && buffer.expiry <= now {
                 buffer.aggregator.finish_unsealed();
                 out.append(&mut buffer.users);
@@ -132,29 +167,40 @@ impl Aggregation {
     /// Records held (for draining on shutdown).
     pub(crate) fn drain(&mut self) -> Vec<Pending> {
         let mut out = Vec::new();
-        for buffer in self.buffers.values_mut() {
+        for buffer in self.buffers_mut() {
             buffer.aggregator.finish_unsealed();
             out.append(&mut buffer.users);
         }
         out
     }
 
-    /// Forgets the aggregates of shards no longer open (their records are returned).
-    pub(crate) fn retain_shards(&mut self, open: impl Fn(&str) -> bool) -> Vec<Pending> {
-        let closed: Vec<Arc<str>> = self.buffers.keys().filter(|s| !open(s)).cloned().collect();
+    /// Moves the aggregates to their shards' places in a new map (`place`); those of shards
+    /// no longer open are forgotten and their records returned.
+    pub(crate) fn remap(&mut self, place: impl Fn(&str) -> Option<usize>) -> Vec<Pending> {
         let mut out = Vec::new();
-        for shard in closed {
-            if let Some(mut buffer) = self.buffers.remove(&shard) {
-                out.append(&mut buffer.users);
+        let mut slots: Vec<Option<Buffer>> = Vec::new();
+        for mut buffer in std::mem::take(&mut self.slots).into_iter().flatten() {
+            match place(&buffer.shard) {
+                Some(index) => {
+                    if index >= slots.len() {
+                        slots.resize_with(index + 1, || None);
+                    }
+                    if let Some(slot) = slots.get_mut(index) {
+                        *slot = Some(buffer);
+                    }
+                }
+                None => out.append(&mut buffer.users),
             }
         }
+        self.slots = slots;
         out
     }
 }
 
 impl Buffer {
-    fn new(config: AggregatorConfig, first: &Pending) -> Buffer {
+    fn new(config: AggregatorConfig, shard: Arc<str>, first: &Pending) -> Buffer {
         Buffer {
+            shard,
             aggregator: Aggregator::new(config).unwrap_or_default(),
             users: Vec::new(),
             deadline: first.deadline,
@@ -176,13 +222,13 @@ impl Buffer {
         self.users.push(pending);
     }
 
-    fn finish(&mut self, shard: Arc<str>) -> Option<Outgoing> {
+    fn finish(&mut self) -> Option<Outgoing> {
         let record = self.aggregator.finish_unsealed()?;
         // The next aggregate of this shard will likely hold as many: no regrowing.
         let capacity = self.users.len();
         let users = std::mem::replace(&mut self.users, Vec::with_capacity(capacity));
 
-        Some(Outgoing::new(Some(shard), record, users))
+        Some(Outgoing::new(Some(self.shard.clone()), record, users))
     }
 }
 

@@ -41,13 +41,19 @@ impl BatchSlot {
 
     /// Records the outcome of record `index` (the first outcome of an index counts).
     pub(crate) fn complete(&self, index: usize, outcome: Outcome) {
+        self.complete_many(&mut vec![(index, outcome)]);
+    }
+
+    /// Records several outcomes under one lock, draining `outcomes`.
+    pub(crate) fn complete_many(&self, outcomes: &mut Vec<(usize, Outcome)>) {
         let waker = {
             let mut state = self.lock();
-            let Some(slot) = state.outcomes.get_mut(index).filter(|s| s.is_none()) else {
-                return;
-            };
-            *slot = Some(outcome);
-            state.remaining -= 1;
+            for (index, outcome) in outcomes.drain(..) {
+                if let Some(slot) = state.outcomes.get_mut(index).filter(|s| s.is_none()) {
+                    *slot = Some(outcome);
+                    state.remaining -= 1;
+                }
+            }
             if state.remaining > 0 {
                 return;
             }

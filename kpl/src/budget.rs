@@ -7,6 +7,17 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+/// Bytes of bookkeeping per outstanding record (its place in the pipeline, its completion
+/// channel, its result, its share of the aggregate and request bodies, and the allocator's
+/// slack), counted against `max_outstanding_bytes` with its data so that the bound bounds
+/// memory even for small records (see the README's performance section).
+pub const RECORD_OVERHEAD_BYTES: usize = 1280;
+
+/// What a record counts against `max_outstanding_bytes`.
+pub(crate) fn charge(user: &kinesis_agg::UserRecord) -> usize {
+    user.size() + RECORD_OVERHEAD_BYTES
+}
+
 /// The bounds and what is in use.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -65,6 +76,30 @@ impl Budget {
         })
     }
 
+    /// A permit for nothing, to absorb others' shares (see [`Permit::absorb`]).
+    pub(crate) fn empty(self: &Arc<Self>) -> Permit {
+        Permit {
+            budget: self.clone(),
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Adds a record of `bytes` to `permit` if both bounds allow it now (the rule of
+    /// [`try_acquire`](Self::try_acquire), without a permit of its own).
+    pub(crate) fn try_grow(&self, permit: &mut Permit, bytes: usize) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let fits_bytes = used.bytes + bytes <= self.max_bytes || used.records == 0;
+        if used.records >= self.max_records || !fits_bytes {
+            return false;
+        }
+        used.records += 1;
+        used.bytes += bytes;
+        permit.records += 1;
+        permit.bytes += bytes;
+        true
+    }
+
     /// Waits until a permit for `bytes` is available.
     pub(crate) async fn acquire(self: &Arc<Self>, bytes: usize) -> Permit {
         if let Some(permit) = self.try_acquire(bytes) {
@@ -118,28 +153,45 @@ impl Drop for Waiting<'_> {
 }
 
 impl Permit {
-    /// Takes `other`'s share into this one, so both are returned together by one release
-    /// (one lock and at most one wake-up for a whole Kinesis record's user records).
+    /// Takes `other`'s share into this one (a driver holds the shares of all its records
+    /// in one permit and returns a whole Kinesis record's in one release).
     pub(crate) fn absorb(&mut self, mut other: Permit) {
         self.records += std::mem::take(&mut other.records);
         self.bytes += std::mem::take(&mut other.bytes);
+    }
+
+    /// Returns `records` records and `bytes` bytes of this share to the budget now (the
+    /// completed records of a larger share).
+    pub(crate) fn release(&mut self, records: usize, bytes: usize) {
+        let records = records.min(self.records);
+        let bytes = bytes.min(self.bytes);
+        self.records -= records;
+        self.bytes -= bytes;
+        self.budget.give_back(records, bytes);
+    }
+}
+
+impl Budget {
+    fn give_back(&self, records: usize, bytes: usize) {
+        if records == 0 && bytes == 0 {
+            return;
+        }
+        {
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            used.records = used.records.saturating_sub(records);
+            used.bytes = used.bytes.saturating_sub(bytes);
+        }
+        // Waking costs a lock: only when a put waits for room.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_waiters();
+        }
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if self.records == 0 {
-            return; // absorbed by another permit
-        }
-        {
-            let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
-            used.records = used.records.saturating_sub(self.records);
-            used.bytes = used.bytes.saturating_sub(self.bytes);
-        }
-        // Waking costs a lock: only when a put waits for room.
-        if self.budget.waiters.load(Ordering::SeqCst) > 0 {
-            self.budget.freed.notify_waiters();
-        }
+        // Nothing left when absorbed by another permit or released.
+        self.budget.give_back(self.records, self.bytes);
     }
 }
 
@@ -193,6 +245,30 @@ mod tests {
         );
         drop(p1);
         assert_eq!(b.used(), Used::default());
+    }
+
+    #[test]
+    fn a_grown_permit_is_released_in_parts() {
+        let b = Budget::new(3, 100);
+        let mut held = b.empty();
+        assert!(b.try_grow(&mut held, 40));
+        assert!(b.try_grow(&mut held, 50));
+        assert!(!b.try_grow(&mut held, 20), "bytes bound");
+        assert!(b.try_grow(&mut held, 10));
+        assert!(!b.try_grow(&mut held, 0), "records bound");
+        held.release(2, 90);
+        assert_eq!(
+            b.used(),
+            Used {
+                records: 1,
+                bytes: 10
+            }
+        );
+        held.release(5, 500); // more than it holds: only what it holds
+        assert_eq!(b.used(), Used::default());
+        assert!(b.try_grow(&mut held, 100));
+        drop(held);
+        assert_eq!(b.used(), Used::default(), "the rest returned when dropped");
     }
 
     #[tokio::test]

@@ -92,6 +92,7 @@ pub use kinesis_agg as agg;
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use metrics::names as metric_names;
-pub use producer::{Outstanding, Producer, RECORD_OVERHEAD_BYTES, ShutdownReport};
+pub use budget::RECORD_OVERHEAD_BYTES;
+pub use producer::{Outstanding, Producer, ShutdownReport};
 pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
 pub use sink::PutSink;

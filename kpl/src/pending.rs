@@ -1,8 +1,10 @@
 //! A user record inside the pipeline, from the put to its result.
 //!
-//! It owns its share of the backpressure budget and its completion channel; whatever
-//! happens, it completes exactly once: with a result, with an error carrying the record
-//! back, or (if it is ever dropped uncompleted) with [`PutErrorKind::ShutDown`].
+//! It owns its completion channel; whatever happens, it completes exactly once: with a
+//! result, with an error carrying the record back, or (if it is ever dropped uncompleted)
+//! with [`PutErrorKind::ShutDown`]. Its share of the backpressure budget travels beside it
+//! (with the command that carries it, then in the driver's share) and is returned by the
+//! driver when it completes: [`charge`](crate::budget::charge) tells how much.
 
 use std::sync::Arc;
 
@@ -11,9 +13,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::batch::BatchSlot;
-use crate::budget::Permit;
 use crate::error::{PutError, PutErrorKind};
-use crate::record::{Attempt, Attempts, PutResult, Record};
+use crate::record::{Attempts, PutResult, Record};
 
 /// What a record's channel carries: the error boxed, so the slot allocated per record is
 /// the size of a [`PutResult`].
@@ -39,6 +40,45 @@ impl Completion {
     }
 }
 
+/// Delivers the outcomes of records completed together (the user records of one Kinesis
+/// record), taking a batch's lock once per run of its records rather than once per record.
+#[derive(Debug, Default)]
+pub(crate) struct Deliveries {
+    slot: Option<Arc<BatchSlot>>,
+    run: Vec<(usize, Outcome)>,
+}
+
+impl Deliveries {
+    /// Delivers `outcome` to `done` now, or with the rest of its batch's run.
+    pub(crate) fn send(&mut self, done: Completion, outcome: Outcome) {
+        match done {
+            Completion::One(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Completion::Batch(slot, index) => {
+                if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    self.finish();
+                    self.slot = Some(slot);
+                }
+                self.run.push((index, outcome));
+            }
+        }
+    }
+
+    /// Delivers the run held.
+    pub(crate) fn finish(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.complete_many(&mut self.run);
+        }
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// A validated record on its way into a stream's driver. Dropped before it reaches the
 /// driver (the driver is gone), it fails with [`PutErrorKind::ShutDown`].
 #[derive(Debug)]
@@ -51,25 +91,21 @@ pub(crate) struct Incoming {
 #[derive(Debug)]
 struct Parts {
     record: UserRecord,
-    permit: Permit,
     done: Completion,
 }
 
 impl Incoming {
+    /// A record put at `arrived`.
     pub(crate) fn new(
         record: UserRecord,
         stream: Arc<str>,
-        permit: Permit,
         done: Completion,
+        arrived: Instant,
     ) -> Incoming {
         Incoming {
             stream,
-            arrived: Instant::now(),
-            parts: Some(Parts {
-                record,
-                permit,
-                done,
-            }),
+            arrived,
+            parts: Some(Parts { record, done }),
         }
     }
 
@@ -81,13 +117,7 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if let Some(Parts {
-            record,
-            done,
-            permit,
-        }) = self.parts.take()
-        {
-            drop(permit);
+        if let Some(Parts { record, done }) = self.parts.take() {
             let record = to_record(&self.stream, &record);
             done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
@@ -118,13 +148,9 @@ pub(crate) struct Pending {
     pub(crate) arrived: Instant,
     pub(crate) deadline: Instant,
     pub(crate) expiry: Instant,
-    /// Attempts so far (empty, without an allocation, until the first request ends).
-    pub(crate) attempts: Vec<Attempt>,
-    /// When the last attempt ended (or the put), to compute the next attempt's delay.
-    pub(crate) idle_since: Instant,
+    /// Attempts so far (the first one held inline).
+    pub(crate) attempts: Attempts,
     done: Option<Completion>,
-    /// Released before the result is sent, so a caller seeing the result sees the room.
-    permit: Option<Permit>,
 }
 
 impl Pending {
@@ -136,11 +162,7 @@ impl Pending {
         deadline: Instant,
         expiry: Instant,
     ) -> Option<Pending> {
-        let Parts {
-            record,
-            permit,
-            done,
-        } = incoming.parts.take()?;
+        let Parts { record, done } = incoming.parts.take()?;
         let arrived = incoming.arrived;
         Some(Pending {
             seq,
@@ -150,16 +172,21 @@ impl Pending {
             arrived,
             deadline,
             expiry,
-            attempts: Vec::new(),
-            idle_since: arrived,
+            attempts: Attempts::default(),
             done: Some(done),
-            permit: Some(permit),
         })
     }
 
-    /// Its share of the backpressure budget, to be returned with others'.
-    pub(crate) fn take_permit(&mut self) -> Option<Permit> {
-        self.permit.take()
+    /// When the last attempt ended (or the put), to compute the next attempt's delay.
+    pub(crate) fn idle_since(&self) -> Instant {
+        self.attempts
+            .iter()
+            .fold(self.arrived, |t, a| t + a.delay + a.duration)
+    }
+
+    /// What it counts against the backpressure budget.
+    pub(crate) fn charge(&self) -> usize {
+        crate::budget::charge(&self.record)
     }
 
     /// Data + partition key bytes.
@@ -172,31 +199,32 @@ impl Pending {
         to_record(&self.stream, &self.record)
     }
 
-    /// Completes with where it landed.
+    /// Completes with where it landed, through `deliveries`.
     pub(crate) fn succeed(
         mut self,
         shard_id: Arc<str>,
         sequence_number: Arc<str>,
         sub_sequence_number: u64,
+        deliveries: &mut Deliveries,
     ) {
-        self.permit = None;
-        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
-
+        let attempts = std::mem::take(&mut self.attempts);
         if let Some(done) = self.done.take() {
-            done.send(Ok(PutResult {
+            deliveries.send(
+                done,
+                Ok(PutResult {
                 shard_id,
                 sequence_number,
-                sub_sequence_number,
-                attempts,
-            }));
+                    sub_sequence_number,
+                    attempts,
+                }),
+            );
         }
     }
 
     /// Completes with an error, handing the record back.
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
-        self.permit = None;
         let record = self.to_record();
-        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
+        let attempts = std::mem::take(&mut self.attempts);
         if let Some(done) = self.done.take() {
             done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
@@ -206,9 +234,8 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.permit = None;
         if let Some(done) = self.done.take() {
-            let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
+            let attempts = std::mem::take(&mut self.attempts);
             done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),

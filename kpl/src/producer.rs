@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::batch::{BatchHandle, BatchSlot};
-use crate::budget::{Budget, Permit};
+use crate::budget::{Budget, Permit, charge};
 use crate::config::{ConfigError, ProducerConfig};
 use crate::driver::{Command, Driver, Shared, StreamStats};
 use crate::error::{PutError, PutErrorKind};
@@ -179,7 +179,8 @@ impl Producer {
         let handle = PutHandle::new(rx, stream.clone());
         // If the driver is gone, the record comes back through `done` as ShutDown.
         let done = Completion::One(done);
-        let _ = commands.send(Command::Put(Incoming::new(user, stream, permit, done)));
+        let incoming = Incoming::new(user, stream, done, Instant::now());
+        let _ = commands.send(Command::Put(incoming, permit));
         Ok(handle)
     }
 
@@ -202,7 +203,8 @@ impl Producer {
         let records: Vec<Record> = records.into_iter().collect();
         let slot = BatchSlot::new(records.len());
         let max_size = self.inner.shared.config.max_user_record_size;
-        let mut group: Vec<Incoming> = Vec::new();
+        let mut group = Group::new(&self.inner.budget);
+        let arrived = Instant::now();
         for (index, record) in records.into_iter().enumerate() {
             let (stream, user) = match self.check_open(record).and_then(|r| validate(r, max_size)) {
                 Ok(checked) => checked,
@@ -211,36 +213,37 @@ impl Producer {
                     continue;
                 }
             };
-            if group.first().is_some_and(|g| g.stream != stream) || group.len() >= MAX_GROUP {
+            if group.records.first().is_some_and(|g| g.stream != stream)
+                || group.records.len() >= MAX_GROUP
+            {
                 self.send_group(&mut group);
             }
-            let permit = match self.inner.budget.try_acquire(charge(&user)) {
-                Some(permit) => permit,
-                None => {
-                    // What is held here cannot free room: send it before waiting.
-                    self.send_group(&mut group);
-                    self.inner.budget.acquire(charge(&user)).await
-                }
-            };
+            if !self.inner.budget.try_grow(&mut group.permit, charge(&user)) {
+                // What is held here cannot free room: send it before waiting.
+                self.send_group(&mut group);
+                let permit = self.inner.budget.acquire(charge(&user)).await;
+                group.permit.absorb(permit);
+            }
             let done = Completion::Batch(slot.clone(), index);
-            group.push(Incoming::new(user, stream, permit, done));
+            group.records.push(Incoming::new(user, stream, done, arrived));
         }
         self.send_group(&mut group);
         BatchHandle::new(slot)
     }
 
-    /// Hands `group` (records of one stream) to its driver; if the producer is shut down
-    /// or the driver gone, dropping them completes each with `ShutDown`.
-    fn send_group(&self, group: &mut Vec<Incoming>) {
-        let Some(stream) = group.first().map(|g| g.stream.clone()) else {
+    /// Hands `group` (records of one stream, with their budget shares) to its driver; if the
+    /// producer is shut down or the driver gone, dropping them completes each with `ShutDown`.
+    fn send_group(&self, group: &mut Group) {
+        let Some(stream) = group.records.first().map(|g| g.stream.clone()) else {
             return;
         };
-        let records = std::mem::take(group);
+        let records = std::mem::take(&mut group.records);
+        let permit = std::mem::replace(&mut group.permit, self.inner.budget.empty());
         if self.inner.closed.load(AtomicOrdering::Acquire) {
             return;
         }
         if let Ok(commands) = self.driver(&stream) {
-            let _ = commands.send(Command::PutMany(records));
+            let _ = commands.send(Command::PutMany(records, permit));
         }
     }
 
@@ -330,15 +333,18 @@ impl Producer {
 /// Most records of a batch put handed to a stream's pipeline in one message.
 const MAX_GROUP: usize = 1024;
 
-/// Bytes of bookkeeping per outstanding record (its place in the pipeline, its completion
-/// channel, its result, its share of the aggregate and request bodies, and the allocator's
-/// slack), counted against `max_outstanding_bytes` with its data so that the bound bounds
-/// memory even for small records. Measured: with 100-byte records at the 64 MiB default the
-/// producer process peaks at 113 - 118 MiB, under 64 MiB + 1.2 x the bound (see the README's
-/// performance section).
-pub const RECORD_OVERHEAD_BYTES: usize = 1280;
-
-/// What a record counts against `max_outstanding_bytes`.
-fn charge(user: &kinesis_agg::UserRecord) -> usize {
-    user.size() + RECORD_OVERHEAD_BYTES
+/// Records of a batch put on their way to one stream's pipeline, with their budget shares.
+struct Group {
+    records: Vec<Incoming>,
+    permit: Permit,
 }
+
+impl Group {
+    fn new(budget: &Arc<Budget>) -> Group {
+        Group {
+            records: Vec::new(),
+            permit: budget.empty(),
+        }
+    }
+}
+

@@ -64,9 +64,9 @@ impl std::fmt::Debug for Record {
     }
 }
 
-/// The attempts made for a record, oldest first; it reads as a slice of [`Attempt`]. It is
-/// the vector the pipeline filled, handed over as is (three words in the result, and the
-/// allocation made once per record when it was sent).
+/// The attempts made for a record, oldest first; it reads as a slice of [`Attempt`]. The
+/// usual single attempt is held inline (no allocation per record); a vector only when a
+/// record was tried more than once.
 ///
 /// ```
 /// let attempts = kpl::Attempts::default();
@@ -74,16 +74,45 @@ impl std::fmt::Debug for Record {
 /// assert_eq!(attempts.iter().count(), 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Attempts(Vec<Attempt>);
+pub struct Attempts(Repr);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Repr {
+    #[default]
+    None,
+    One(Attempt),
+    Many(Vec<Attempt>),
+}
 
 impl Attempts {
-    pub(crate) fn from_vec(attempts: Vec<Attempt>) -> Attempts {
-        Attempts(attempts)
+    /// Adds an attempt (the newest last).
+    pub(crate) fn push(&mut self, attempt: Attempt) {
+        self.0 = match std::mem::take(&mut self.0) {
+            Repr::None => Repr::One(attempt),
+            Repr::One(first) => Repr::Many(vec![first, attempt]),
+            Repr::Many(mut all) => {
+                all.push(attempt);
+                Repr::Many(all)
+            }
+        };
+    }
+
+    /// The newest attempt, to amend.
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Attempt> {
+        match &mut self.0 {
+            Repr::None => None,
+            Repr::One(a) => Some(a),
+            Repr::Many(all) => all.last_mut(),
+        }
     }
 
     /// The attempts as a vector.
     pub fn into_vec(self) -> Vec<Attempt> {
-        self.0
+        match self.0 {
+            Repr::None => Vec::new(),
+            Repr::One(a) => vec![a],
+            Repr::Many(all) => all,
+        }
     }
 }
 
@@ -91,7 +120,11 @@ impl std::ops::Deref for Attempts {
     type Target = [Attempt];
 
     fn deref(&self) -> &[Attempt] {
-        &self.0
+        match &self.0 {
+            Repr::None => &[],
+            Repr::One(a) => std::slice::from_ref(a),
+            Repr::Many(all) => all,
+        }
     }
 }
 
@@ -100,7 +133,7 @@ impl<'a> IntoIterator for &'a Attempts {
     type IntoIter = std::slice::Iter<'a, Attempt>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -109,20 +142,20 @@ impl IntoIterator for Attempts {
     type IntoIter = std::vec::IntoIter<Attempt>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.into_vec().into_iter()
     }
 }
 
 /// One try at sending a record.
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     /// Time between the put (or the previous attempt's end) and this attempt's request.
     pub delay: Duration,
     /// How long the PutRecords request took.
     pub duration: Duration,
-    /// Why it failed; `None` for the attempt that succeeded.
-    pub error: Option<AttemptError>,
+    /// Why it failed; `None` for the attempt that succeeded (boxed: the successful attempt,
+    /// by far the most common, stays small).
+    pub error: Option<Box<AttemptError>>,
 }
 
 /// Why an attempt failed.

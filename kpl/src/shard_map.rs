@@ -48,14 +48,28 @@ impl ShardMap {
     }
 
     /// The shard whose range holds `key`, if the map covers it.
+    #[cfg(test)]
     pub(crate) fn predict(&self, key: HashKey) -> Option<&Shard> {
+        self.predict_place(key).map(|(_, s)| s)
+    }
+
+    /// The same with the shard's place in the map (stable until the map is replaced).
+    pub(crate) fn predict_place(&self, key: HashKey) -> Option<(usize, &Shard)> {
         let i = self.shards.partition_point(|s| s.range.end() < key);
-        self.shards.get(i).filter(|s| s.range.contains(key))
+        self.shards
+            .get(i)
+            .filter(|s| s.range.contains(key))
+            .map(|s| (i, s))
     }
 
     /// The shard with this id, if it is open in this map.
     pub(crate) fn get(&self, id: &str) -> Option<&Shard> {
-        self.shards.iter().find(|s| &*s.id == id)
+        self.place(id).and_then(|i| self.shards.get(i))
+    }
+
+    /// The place of the shard with this id, if it is open in this map.
+    pub(crate) fn place(&self, id: &str) -> Option<usize> {
+        self.shards.iter().position(|s| &*s.id == id)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -87,6 +101,8 @@ mod tests {
         assert_eq!(at(101).as_deref(), Some("b"));
         assert_eq!(at(200).as_deref(), Some("b"));
         assert_eq!(at(u128::MAX).as_deref(), Some("c"));
+        assert_eq!(map.predict_place(HashKey::new(150)).map(|(i, _)| i), Some(1));
+        assert_eq!(map.place("c"), Some(2));
         assert_eq!(map.get("b").map(|s| s.range.start().get()), Some(101));
     }
 

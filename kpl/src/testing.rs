@@ -6,7 +6,6 @@ use kinesis_agg::{HashKey, UserRecord};
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
 
-use crate::budget::Budget;
 use crate::pending::{Incoming, Pending};
 
 pub(crate) type Done = oneshot::Receiver<crate::pending::Outcome>;
@@ -20,19 +19,14 @@ pub(crate) fn pending(
     ttl_ms: u64,
 ) -> (Pending, Done) {
     let (done, rx) = oneshot::channel();
-    let budget = Budget::new(1 << 20, 1 << 30);
     let record = UserRecord::new(pk, data.to_owned()).unwrap_or_else(|e| panic!("{e}"));
-    let permit = budget
-        .try_acquire(record.size())
-        .unwrap_or_else(|| panic!("budget"));
     let now = Instant::now();
-    let mut incoming = Incoming::new(
+    let incoming = Incoming::new(
         record,
         Arc::from("s"),
-        permit,
         crate::pending::Completion::One(done),
+        now,
     );
-    incoming.arrived = now;
     let hash = HashKey::from_partition_key(pk);
     let p = Pending::new(
         incoming,

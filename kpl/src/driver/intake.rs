@@ -13,11 +13,19 @@ use crate::shard_map::ShardMap;
 impl Driver {
     /// Handles a batch of commands; returns true when the driver must stop (aborted).
     pub(super) fn on_commands(&mut self, commands: &mut Vec<Command>) -> bool {
-        let mut puts: Vec<Incoming> = Vec::with_capacity(commands.len());
+        let mut puts: Vec<Incoming> = Vec::new();
         for command in commands.drain(..) {
             match command {
-                Command::Put(incoming) => puts.push(incoming),
-                Command::PutMany(many) => puts.extend(many),
+                Command::Put(incoming, permit) => {
+                    self.held.absorb(permit);
+                    puts.push(incoming);
+                }
+                Command::PutMany(many, permit) => {
+                    self.held.absorb(permit);
+                    // A batch goes in as it came (no copy into `puts`).
+                    self.intake(std::mem::take(&mut puts));
+                    self.intake(many);
+                }
                 Command::Flush(done) => {
                     self.intake(std::mem::take(&mut puts));
                     self.flush(done);
@@ -84,16 +92,19 @@ impl Driver {
             self.premap.push(pending);
             return;
         };
-        let shard = map.predict(pending.hash_key).map(|s| s.id.clone());
-        if shard.is_none() && self.ordered() {
-            // Records of no known shard cannot be kept in order: wait for a complete map.
-            self.refresh.invalidate(Instant::now());
-            self.premap.push(pending);
-            return;
+        let place = map.predict_place(pending.hash_key);
+        match place {
+            Some((index, shard)) => {
+                self.aggregation
+                    .add_at(index, &shard.id, pending, &mut self.ready)
+            }
+            None if self.ordered() => {
+                // Records of no known shard cannot be kept in order: wait for a complete map.
+                self.refresh.invalidate(Instant::now());
+                self.premap.push(pending);
+            }
+            None => self.aggregation.add(None, pending, &mut self.ready),
         }
-        let mut ready = std::mem::take(&mut self.ready);
-        self.aggregation.add(shard, pending, &mut ready);
-        self.ready = ready;
     }
 
     /// Without a map because listing the shards fails: records whose deadline came go out
@@ -170,7 +181,7 @@ impl Driver {
     /// records are routed again) and settle the records written to unexpected shards.
     fn after_new_map(&mut self) {
         let Some(map) = self.map.take() else { return };
-        let orphans = self.aggregation.retain_shards(|id| map.get(id).is_some());
+        let orphans = self.aggregation.remap(|id| map.place(id));
         self.map = Some(map);
         for p in std::mem::take(&mut self.premap).into_iter().chain(orphans) {
             self.route(p);

@@ -6,7 +6,7 @@ use tokio::time::{Duration, Instant};
 
 use super::Driver;
 use crate::error::PutErrorKind;
-use crate::pending::Pending;
+use crate::pending::{Deliveries, Pending};
 use crate::record::Record;
 
 impl Driver {
@@ -29,8 +29,10 @@ impl Driver {
         }
     }
 
-    /// Completes a record with its error, handing it back.
+    /// Completes a record with its error, handing it back. Its budget share is returned
+    /// first, so a caller seeing the result sees the room.
     pub(super) fn fail(&mut self, pending: Pending, kind: PutErrorKind) -> Record {
+        self.held.release(1, pending.charge());
         self.completed(pending.seq);
         if kind == PutErrorKind::Expired {
             self.metrics.shard(None).expired.increment(1);
@@ -38,22 +40,11 @@ impl Driver {
         pending.fail(kind)
     }
 
-    /// Completes a record as written.
-    pub(super) fn succeed(
-        &mut self,
-        pending: Pending,
-        shard_id: &std::sync::Arc<str>,
-        sequence_number: &std::sync::Arc<str>,
-        index: u64,
-    ) {
-        self.completed(pending.seq);
-        pending.succeed(shard_id.clone(), sequence_number.clone(), index);
-    }
 
     /// Completes the user records of one Kinesis record (of `bytes`) as written, in order.
     pub(super) fn succeed_all(
         &mut self,
-        mut users: Vec<Pending>,
+        users: Vec<Pending>,
         shard_id: &std::sync::Arc<str>,
         sequence_number: &std::sync::Arc<str>,
         bytes: usize,
@@ -76,9 +67,19 @@ impl Driver {
                     .record(u.attempts.len().saturating_sub(1) as f64);
             }
         }
-        release_together(&mut users);
+        // One release for the whole Kinesis record, before any of its records completes.
+        let charged = users.iter().map(Pending::charge).sum();
+        self.held.release(users.len(), charged);
+        // Counted as completed once delivered, so a flush answered sees every result.
+        let seqs: Vec<u64> = users.iter().map(|u| u.seq).collect();
+        let mut deliveries = Deliveries::default();
         for (index, user) in users.into_iter().enumerate() {
-            self.succeed(user, shard_id, sequence_number, index as u64);
+            let (shard_id, sequence_number) = (shard_id.clone(), sequence_number.clone());
+            user.succeed(shard_id, sequence_number, index as u64, &mut deliveries);
+        }
+        deliveries.finish();
+        for seq in seqs {
+            self.completed(seq);
         }
     }
 
@@ -198,17 +199,4 @@ impl Driver {
         self.stats.oldest.store(value, AtomicOrdering::Relaxed);
         self.metrics.pending(self.outstanding);
     }
-}
-
-/// Returns the budget shares of `users` in one release, before any of them completes (so a
-/// caller seeing a result sees the room).
-fn release_together(users: &mut [Pending]) {
-    let mut all: Option<crate::budget::Permit> = None;
-    for permit in users.iter_mut().filter_map(Pending::take_permit) {
-        match &mut all {
-            Some(all) => all.absorb(permit),
-            None => all = Some(permit),
-        }
-    }
-    drop(all);
 }

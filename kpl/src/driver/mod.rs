@@ -28,6 +28,7 @@ use tokio::task::{AbortHandle, JoinError, JoinHandle};
 use tokio::time::{Duration, Instant, sleep_until};
 
 use crate::aggregation::Aggregation;
+use crate::budget::Permit;
 use crate::collector::Collector;
 use crate::config::{Ordering, ProducerConfig};
 use crate::limiter::Limiter;
@@ -42,10 +43,10 @@ use crate::shard_map::ShardMap;
 /// What the producer asks of a stream's driver.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// A record to write.
-    Put(Incoming),
-    /// Records of one batch put, in order.
-    PutMany(Vec<Incoming>),
+    /// A record to write, with its share of the budget.
+    Put(Incoming, Permit),
+    /// Records of one batch put, in order, with their shares of the budget.
+    PutMany(Vec<Incoming>, Permit),
     /// Answer once every record received before this is completed.
     Flush(oneshot::Sender<()>),
     /// Fail everything held with `ShutDown`, hand the records back and stop.
@@ -143,6 +144,9 @@ pub(crate) struct Driver {
     stats_dirty: bool,
     published_empty: bool,
     ready: Vec<Outgoing>,
+    /// The budget shares of every record received and not yet completed, returned as
+    /// records complete (and all at once if the driver is dropped).
+    held: Permit,
 }
 
 impl Driver {
@@ -188,6 +192,7 @@ impl Driver {
             stats_dirty: false,
             published_empty: true,
             ready: Vec::new(),
+            held: shared.budget.empty(),
             shared,
         }
     }

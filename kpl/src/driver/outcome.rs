@@ -201,13 +201,13 @@ impl Driver {
             let mut users = u.users;
             for user in &mut users {
                 if let Some(last) = user.attempts.last_mut() {
-                    last.error = Some(AttemptError {
+                    last.error = Some(Box::new(AttemptError {
                         code: ErrorCode::WrongShard,
                         message: format!(
                             "written to {} outside its hash range; sent again",
                             u.shard_id
                         ),
-                    });
+                    }));
                 }
             }
             self.metrics.errors(
@@ -242,13 +242,10 @@ fn record_attempts(
     error: Option<&AttemptError>,
 ) {
     for user in users {
-        // Exactly one slot for the usual single attempt (a vector would reserve four).
-        user.attempts.reserve_exact(1);
         user.attempts.push(Attempt {
-            delay: sent.started.saturating_duration_since(user.idle_since),
+            delay: sent.started.saturating_duration_since(user.idle_since()),
             duration: sent.finished.saturating_duration_since(sent.started),
-            error: error.cloned(),
+            error: error.map(|e| Box::new(e.clone())),
         });
-        user.idle_since = sent.finished;
     }
 }
