@@ -86,6 +86,8 @@ async fn run(args: Args) -> Result<(), Error> {
     let producer = Producer::new(config, client)?;
 
     let mut stats = Stats::new()?;
+    let server_pid = _server.as_ref().map(|s| s.0.id());
+    let server_cpu_start = server_pid.map(|p| cpu_seconds_of(&p.to_string()));
     let cpu_start = cpu_seconds();
     let started = Instant::now();
     let load = Load {
@@ -101,6 +103,9 @@ async fn run(args: Args) -> Result<(), Error> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_start;
+    let server_cpu = server_pid
+        .zip(server_cpu_start)
+        .map(|(p, start)| cpu_seconds_of(&p.to_string()) - start);
     let rss = peak_rss_mib();
     let bound = 64.0 + 1.2 * args.bytes_bound as f64 / (1024.0 * 1024.0);
     let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
@@ -111,6 +116,7 @@ async fn run(args: Args) -> Result<(), Error> {
             "records_per_s": (args.records as f64 / elapsed).round(),
             "elapsed_s": elapsed, "cpu_s": cpu, "cpu_cores": cpu / elapsed,
             "cpu_s_per_million": cpu / (args.records as f64 / 1e6),
+            "server_cpu_s": server_cpu,
             "peak_rss_mib": rss, "rss_bound_mib": bound,
             "kinesis_records": stats.kinesis_records,
             "ack_p50_ms": q(&stats.ack, 0.5), "ack_p99_ms": q(&stats.ack, 0.99),
@@ -298,7 +304,12 @@ fn start_server() -> Result<(String, Child), Error> {
 
 /// User + system CPU seconds of this process (Linux `/proc`, USER_HZ = 100).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of("self")
+}
+
+/// User + system CPU seconds of process `pid` ("self" for this one).
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()

@@ -91,8 +91,8 @@ pub use kinesis_agg as agg;
 /// stream names chosen by the service and the application, not by an attacker).
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-pub use metrics::names as metric_names;
 pub use budget::RECORD_OVERHEAD_BYTES;
+pub use metrics::names as metric_names;
 pub use producer::{Outstanding, Producer, ShutdownReport};
 pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
 pub use sink::PutSink;

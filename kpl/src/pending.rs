@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::batch::BatchSlot;
 use crate::error::{PutError, PutErrorKind};
-use crate::record::{Attempts, PutResult, Record};
+use crate::record::{Attempt, Attempts, PutResult, Record};
 
 /// What a record's channel carries: the error boxed, so the slot allocated per record is
 /// the size of a [`PutResult`].
@@ -148,8 +148,9 @@ pub(crate) struct Pending {
     pub(crate) arrived: Instant,
     pub(crate) deadline: Instant,
     pub(crate) expiry: Instant,
-    /// Attempts so far (the first one held inline).
-    pub(crate) attempts: Attempts,
+    /// Failed attempts so far (empty, without an allocation, until one fails; the
+    /// successful attempt is added when the record completes).
+    pub(crate) attempts: Vec<Attempt>,
     done: Option<Completion>,
 }
 
@@ -172,7 +173,7 @@ impl Pending {
             arrived,
             deadline,
             expiry,
-            attempts: Attempts::default(),
+            attempts: Vec::new(),
             done: Some(done),
         })
     }
@@ -199,21 +200,22 @@ impl Pending {
         to_record(&self.stream, &self.record)
     }
 
-    /// Completes with where it landed, through `deliveries`.
+    /// Completes with where it landed after its `last` attempt, through `deliveries`.
     pub(crate) fn succeed(
         mut self,
         shard_id: Arc<str>,
         sequence_number: Arc<str>,
         sub_sequence_number: u64,
+        last: Attempt,
         deliveries: &mut Deliveries,
     ) {
-        let attempts = std::mem::take(&mut self.attempts);
+        let attempts = Attempts::then(std::mem::take(&mut self.attempts), last);
         if let Some(done) = self.done.take() {
             deliveries.send(
                 done,
                 Ok(PutResult {
-                shard_id,
-                sequence_number,
+                    shard_id,
+                    sequence_number,
                     sub_sequence_number,
                     attempts,
                 }),
@@ -224,7 +226,7 @@ impl Pending {
     /// Completes with an error, handing the record back.
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
         let record = self.to_record();
-        let attempts = std::mem::take(&mut self.attempts);
+        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
         if let Some(done) = self.done.take() {
             done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
@@ -235,7 +237,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            let attempts = std::mem::take(&mut self.attempts);
+            let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
             done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),

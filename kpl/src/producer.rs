@@ -2,7 +2,7 @@
 
 use crate::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -42,7 +42,7 @@ pub struct Producer {
 struct Inner {
     shared: Arc<Shared>,
     budget: Arc<Budget>,
-    drivers: Mutex<FastMap<Arc<str>, DriverHandle>>,
+    drivers: RwLock<FastMap<Arc<str>, DriverHandle>>,
     closed: AtomicBool,
 }
 
@@ -100,7 +100,7 @@ impl Producer {
             inner: Arc::new(Inner {
                 shared,
                 budget,
-                drivers: Mutex::new(FastMap::default()),
+                drivers: RwLock::new(FastMap::default()),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -175,12 +175,11 @@ impl Producer {
             ));
         }
         let (done, rx) = oneshot::channel();
-        let commands = self.driver(&stream)?;
         let handle = PutHandle::new(rx, stream.clone());
         // If the driver is gone, the record comes back through `done` as ShutDown.
         let done = Completion::One(done);
-        let incoming = Incoming::new(user, stream, done, Instant::now());
-        let _ = commands.send(Command::Put(incoming, permit));
+        let incoming = Incoming::new(user, stream.clone(), done, Instant::now());
+        self.send(&stream, Command::Put(incoming, permit));
         Ok(handle)
     }
 
@@ -225,7 +224,9 @@ impl Producer {
                 group.permit.absorb(permit);
             }
             let done = Completion::Batch(slot.clone(), index);
-            group.records.push(Incoming::new(user, stream, done, arrived));
+            group
+                .records
+                .push(Incoming::new(user, stream, done, arrived));
         }
         self.send_group(&mut group);
         BatchHandle::new(slot)
@@ -242,40 +243,41 @@ impl Producer {
         if self.inner.closed.load(AtomicOrdering::Acquire) {
             return;
         }
-        if let Ok(commands) = self.driver(&stream) {
-            let _ = commands.send(Command::PutMany(records, permit));
-        }
+        self.send(&stream, Command::PutMany(records, permit));
     }
 
-    /// The command channel of the stream's driver, started on first use.
-    fn driver(&self, stream: &Arc<str>) -> Result<mpsc::UnboundedSender<Command>, PutError> {
-        let mut drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = drivers.get(stream) {
-            return Ok(d.commands.clone());
+    /// Sends `command` to the stream's driver, started on first use (a shared lock on the
+    /// common path: many tasks put at once). Where it cannot be delivered (no runtime to
+    /// start a driver on, or the driver gone) the command is dropped, which completes its
+    /// records with `ShutDown` and hands them back.
+    fn send(&self, stream: &Arc<str>, command: Command) {
+        {
+            let drivers = self.inner.drivers.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(d) = drivers.get(stream) {
+                let _ = d.commands.send(command);
+                return;
+            }
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            PutError::new(
-                PutErrorKind::ShutDown,
-                Record::new(stream.clone(), String::new(), bytes::Bytes::new()),
-                Attempts::default(),
-            )
-        })?;
-        let (commands, rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(StreamStats::default());
-        let driver = Driver::new(stream.clone(), self.inner.shared.clone(), stats.clone());
-        runtime.spawn(driver.run(rx));
-        drivers.insert(
-            stream.clone(),
-            DriverHandle {
-                commands: commands.clone(),
-                stats,
-            },
-        );
-        Ok(commands)
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut drivers = self
+            .inner
+            .drivers
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let d = drivers.entry(stream.clone()).or_insert_with(|| {
+            let (commands, rx) = mpsc::unbounded_channel();
+            let stats = Arc::new(StreamStats::default());
+            let driver = Driver::new(stream.clone(), self.inner.shared.clone(), stats.clone());
+            runtime.spawn(driver.run(rx));
+            DriverHandle { commands, stats }
+        });
+        let _ = d.commands.send(command);
     }
 
     fn commands(&self) -> Vec<mpsc::UnboundedSender<Command>> {
-        let drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        let drivers = self.inner.drivers.read().unwrap_or_else(|e| e.into_inner());
         drivers.values().map(|d| d.commands.clone()).collect()
     }
 
@@ -312,7 +314,7 @@ impl Producer {
     /// Records and bytes outstanding, and the oldest one's age.
     pub fn outstanding(&self) -> Outstanding {
         let used = self.inner.budget.used();
-        let drivers = self.inner.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        let drivers = self.inner.drivers.read().unwrap_or_else(|e| e.into_inner());
         let oldest = drivers
             .values()
             .map(|d| d.stats.oldest.load(AtomicOrdering::Relaxed))
@@ -347,4 +349,3 @@ impl Group {
         }
     }
 }
-

@@ -85,25 +85,22 @@ enum Repr {
 }
 
 impl Attempts {
-    /// Adds an attempt (the newest last).
-    pub(crate) fn push(&mut self, attempt: Attempt) {
-        self.0 = match std::mem::take(&mut self.0) {
-            Repr::None => Repr::One(attempt),
-            Repr::One(first) => Repr::Many(vec![first, attempt]),
-            Repr::Many(mut all) => {
-                all.push(attempt);
-                Repr::Many(all)
-            }
-        };
+    /// The attempts `earlier` (oldest first).
+    pub(crate) fn from_vec(mut earlier: Vec<Attempt>) -> Attempts {
+        match earlier.len() {
+            0 => Attempts(Repr::None),
+            1 => Attempts(earlier.pop().map_or(Repr::None, Repr::One)),
+            _ => Attempts(Repr::Many(earlier)),
+        }
     }
 
-    /// The newest attempt, to amend.
-    pub(crate) fn last_mut(&mut self) -> Option<&mut Attempt> {
-        match &mut self.0 {
-            Repr::None => None,
-            Repr::One(a) => Some(a),
-            Repr::Many(all) => all.last_mut(),
+    /// The attempts `earlier`, then `last` (no allocation when `earlier` is empty).
+    pub(crate) fn then(mut earlier: Vec<Attempt>, last: Attempt) -> Attempts {
+        if earlier.is_empty() {
+            return Attempts(Repr::One(last));
         }
+        earlier.push(last);
+        Attempts(Repr::Many(earlier))
     }
 
     /// The attempts as a vector.
@@ -134,6 +131,35 @@ impl<'a> IntoIterator for &'a Attempts {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(ms: u64) -> Attempt {
+        Attempt {
+            delay: Duration::from_millis(ms),
+            duration: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn attempts_read_as_a_slice_in_order_whatever_their_number() {
+        assert!(Attempts::from_vec(Vec::new()).is_empty());
+        let one = Attempts::then(Vec::new(), attempt(1));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.clone().into_vec(), vec![attempt(1)]);
+        let three = Attempts::then(vec![attempt(1), attempt(2)], attempt(3));
+        let delays: Vec<u128> = three.iter().map(|a| a.delay.as_millis()).collect();
+        assert_eq!(delays, [1, 2, 3]);
+        assert_eq!(
+            Attempts::from_vec(vec![attempt(7)]),
+            Attempts::then(Vec::new(), attempt(7))
+        );
+        assert_eq!(three.into_iter().count(), 3);
     }
 }
 

@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(at(101).as_deref(), Some("b"));
         assert_eq!(at(200).as_deref(), Some("b"));
         assert_eq!(at(u128::MAX).as_deref(), Some("c"));
-        assert_eq!(map.predict_place(HashKey::new(150)).map(|(i, _)| i), Some(1));
+        assert_eq!(
+            map.predict_place(HashKey::new(150)).map(|(i, _)| i),
+            Some(1)
+        );
         assert_eq!(map.place("c"), Some(2));
         assert_eq!(map.get("b").map(|s| s.range.start().get()), Some(101));
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 use tokio::time::{Duration, Instant};
 
 use super::Driver;
+use super::outcome::Landing;
 use crate::error::PutErrorKind;
 use crate::pending::{Deliveries, Pending};
 use crate::record::Record;
@@ -40,15 +41,14 @@ impl Driver {
         pending.fail(kind)
     }
 
-
-    /// Completes the user records of one Kinesis record (of `bytes`) as written, in order.
-    pub(super) fn succeed_all(
-        &mut self,
-        users: Vec<Pending>,
-        shard_id: &std::sync::Arc<str>,
-        sequence_number: &std::sync::Arc<str>,
-        bytes: usize,
-    ) {
+    /// Completes the user records of one Kinesis record as written, in order.
+    pub(super) fn succeed_all(&mut self, users: Vec<Pending>, landing: &Landing) {
+        let Landing {
+            shard_id,
+            sequence_number,
+            bytes,
+            sent,
+        } = landing;
         let detailed = self.metrics.detailed();
         let handles = self.metrics.shard(Some(shard_id)).clone();
         handles.user_records_put.increment(users.len() as u64);
@@ -56,15 +56,13 @@ impl Driver {
             .user_records_data_put
             .increment(users.iter().map(|u| u.size() as u64).sum());
         handles.kinesis_records_put.increment(1);
-        handles.kinesis_records_data_put.increment(bytes as u64);
+        handles.kinesis_records_data_put.increment(*bytes as u64);
         if detailed {
             handles
                 .user_records_per_kinesis_record
                 .record(users.len() as f64);
             for u in &users {
-                handles
-                    .retries_per_record
-                    .record(u.attempts.len().saturating_sub(1) as f64);
+                handles.retries_per_record.record(u.attempts.len() as f64);
             }
         }
         // One release for the whole Kinesis record, before any of its records completes.
@@ -75,7 +73,14 @@ impl Driver {
         let mut deliveries = Deliveries::default();
         for (index, user) in users.into_iter().enumerate() {
             let (shard_id, sequence_number) = (shard_id.clone(), sequence_number.clone());
-            user.succeed(shard_id, sequence_number, index as u64, &mut deliveries);
+            let last = sent.attempt(user.idle_since(), None);
+            user.succeed(
+                shard_id,
+                sequence_number,
+                index as u64,
+                last,
+                &mut deliveries,
+            );
         }
         deliveries.finish();
         for seq in seqs {

@@ -95,10 +95,8 @@ struct InFlight {
 /// tell whether they all belong there.
 #[derive(Debug)]
 struct Unverified {
-    shard_id: Arc<str>,
-    sequence_number: Arc<str>,
+    landing: outcome::Landing,
     users: Vec<Pending>,
-    bytes: usize,
 }
 
 /// Waits for the records received before a flush.

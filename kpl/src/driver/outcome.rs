@@ -1,6 +1,8 @@
 //! Outcomes: a finished request completes its user records, or sends them to the front
 //! again, and tells the limiter and the shard map what it learned.
 
+use std::sync::Arc;
+
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
@@ -52,13 +54,7 @@ impl Driver {
         }
     }
 
-    fn judge_entry(
-        &mut self,
-        mut sending: Sending,
-        outcome: EntryOutcome,
-        sent: Timing,
-        now: Instant,
-    ) {
+    fn judge_entry(&mut self, sending: Sending, outcome: EntryOutcome, sent: Timing, now: Instant) {
         let predicted = sending.shard.as_deref();
         if retrier::mispredicted(&outcome, predicted) {
             self.refresh.invalidate(now);
@@ -78,9 +74,14 @@ impl Driver {
                     sequence_number,
                 },
             ) => {
-                record_attempts(&mut sending.users, sent, None);
                 self.limiter.succeeded(&shard_id);
-                self.succeed_all(sending.users, &shard_id, &sequence_number, sending.bytes);
+                let landing = Landing {
+                    shard_id,
+                    sequence_number,
+                    bytes: sending.bytes,
+                    sent,
+                };
+                self.succeed_all(sending.users, &landing);
             }
             (
                 Verdict::Check,
@@ -89,13 +90,15 @@ impl Driver {
                     sequence_number,
                 },
             ) => {
-                record_attempts(&mut sending.users, sent, None);
                 self.limiter.succeeded(&shard_id);
                 self.unverified.push(Unverified {
-                    shard_id,
-                    sequence_number,
+                    landing: Landing {
+                        shard_id,
+                        sequence_number,
+                        bytes: sending.bytes,
+                        sent,
+                    },
                     users: sending.users,
-                    bytes: sending.bytes,
                 });
             }
             (verdict, EntryOutcome::Failed(error)) => {
@@ -189,30 +192,28 @@ impl Driver {
     /// would drop them) they are all sent again.
     pub(super) fn settle_unverified(&mut self) {
         for u in std::mem::take(&mut self.unverified) {
+            let landing = u.landing;
             let range = self
                 .map
                 .as_ref()
-                .and_then(|m| m.get(&u.shard_id))
+                .and_then(|m| m.get(&landing.shard_id))
                 .map(|s| s.range);
             if range.is_some_and(|r| u.users.iter().all(|p| r.contains(p.hash_key))) {
-                self.succeed_all(u.users, &u.shard_id, &u.sequence_number, u.bytes);
+                self.succeed_all(u.users, &landing);
                 continue;
             }
             let mut users = u.users;
-            for user in &mut users {
-                if let Some(last) = user.attempts.last_mut() {
-                    last.error = Some(Box::new(AttemptError {
-                        code: ErrorCode::WrongShard,
-                        message: format!(
-                            "written to {} outside its hash range; sent again",
-                            u.shard_id
-                        ),
-                    }));
-                }
-            }
+            let wrong = AttemptError {
+                code: ErrorCode::WrongShard,
+                message: format!(
+                    "written to {} outside its hash range; sent again",
+                    landing.shard_id
+                ),
+            };
+            record_attempts(&mut users, landing.sent, Some(&wrong));
             self.metrics.errors(
                 ErrorCode::WrongShard.as_str(),
-                Some(&u.shard_id),
+                Some(&landing.shard_id),
                 users.len() as u64,
             );
             let now = Instant::now();
@@ -230,22 +231,40 @@ impl Driver {
 
 /// When a request started and ended.
 #[derive(Copy, Clone, Debug)]
-struct Timing {
+pub(super) struct Timing {
     started: Instant,
     finished: Instant,
 }
 
-/// Adds this request's attempt to each record.
+impl Timing {
+    /// The attempt this request was for a record idle since `idle_since`.
+    pub(super) fn attempt(&self, idle_since: Instant, error: Option<&AttemptError>) -> Attempt {
+        Attempt {
+            delay: self.started.saturating_duration_since(idle_since),
+            duration: self.finished.saturating_duration_since(self.started),
+            error: error.map(|e| Box::new(e.clone())),
+        }
+    }
+}
+
+/// Where a Kinesis record was written (`bytes`: its data + partition key) and the request
+/// that wrote it.
+#[derive(Debug)]
+pub(super) struct Landing {
+    pub(super) shard_id: Arc<str>,
+    pub(super) sequence_number: Arc<str>,
+    pub(super) bytes: usize,
+    pub(super) sent: Timing,
+}
+
+/// Adds this request's failed attempt to each record.
 fn record_attempts(
     users: &mut [crate::pending::Pending],
     sent: Timing,
     error: Option<&AttemptError>,
 ) {
     for user in users {
-        user.attempts.push(Attempt {
-            delay: sent.started.saturating_duration_since(user.idle_since()),
-            duration: sent.finished.saturating_duration_since(sent.started),
-            error: error.map(|e| Box::new(e.clone())),
-        });
+        let attempt = sent.attempt(user.idle_since(), error);
+        user.attempts.push(attempt);
     }
 }
