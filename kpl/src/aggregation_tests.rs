@@ -136,3 +136,22 @@ async fn pack_keeps_order_across_aggregates() {
         (0..20).map(|i| format!("k{i:02}")).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_map_moves_aggregates_to_their_places_and_returns_closed_shards_records() {
+    let mut agg = Aggregation::new(true, 51_200, u64::MAX);
+    let mut out = Vec::new();
+    let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+    agg.add_at(0, &a, pending(0, "k0", "x", 100, 1000).0, &mut out);
+    agg.add_at(1, &b, pending(1, "k1", "x", 100, 1000).0, &mut out);
+    // The new map has "b" first and no "a" (closed).
+    let back = agg.remap(|id| (id == "b").then_some(0));
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].record.partition_key(), "k0");
+    // "b"'s open aggregate is now at place 0: a record added there joins it.
+    agg.add_at(0, &b, pending(2, "k2", "x", 100, 1000).0, &mut out);
+    agg.take_all(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].shard.as_deref(), Some("b"));
+    assert_eq!(user_keys(out.remove(0)), ["k1", "k2"]);
+}

@@ -290,3 +290,49 @@ impl Outgoing {
         self.record.size()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a broken expectation panics
+mod tests {
+    use super::*;
+    use crate::batch::BatchHandle;
+    use futures::FutureExt;
+
+    fn written(sub: u64) -> Outcome {
+        Ok(PutResult {
+            shard_id: "shardId-000000000001".into(),
+            sequence_number: "7".into(),
+            sub_sequence_number: sub,
+            attempts: Attempts::default(),
+        })
+    }
+
+    #[test]
+    fn runs_of_interleaved_batches_reach_their_own_slots_and_places() {
+        let (one, two) = (BatchSlot::new(2), BatchSlot::new(2));
+        let (tx, mut rx) = oneshot::channel();
+        let mut deliveries = Deliveries::default();
+        deliveries.send(Completion::Batch(one.clone(), 1), written(0));
+        deliveries.send(Completion::Batch(one.clone(), 0), written(1));
+        deliveries.send(Completion::One(tx), written(2));
+        deliveries.send(Completion::Batch(two.clone(), 0), written(3));
+        assert_eq!(rx.try_recv().unwrap().unwrap().sub_sequence_number, 2);
+        deliveries.send(Completion::Batch(one.clone(), 1), written(9)); // a second outcome: ignored
+        deliveries.send(Completion::Batch(two.clone(), 1), written(4));
+        assert!(
+            BatchHandle::new(two.clone()).now_or_never().is_none(),
+            "a run is delivered when the next one starts or at finish"
+        );
+        drop(deliveries); // finishes the run held
+        let subs = |slot| -> Vec<u64> {
+            BatchHandle::new(slot)
+                .now_or_never()
+                .unwrap()
+                .into_iter()
+                .map(|r| r.unwrap().sub_sequence_number)
+                .collect()
+        };
+        assert_eq!(subs(one), [1, 0]);
+        assert_eq!(subs(two), [3, 4]);
+    }
+}
