@@ -62,18 +62,8 @@ impl Budget {
     /// A permit for a record of `bytes` if both bounds allow it now. A record larger than
     /// the byte bound is let in when nothing else is outstanding, so it cannot wait forever.
     pub(crate) fn try_acquire(self: &Arc<Self>, bytes: usize) -> Option<Permit> {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let fits_bytes = used.bytes + bytes <= self.max_bytes || used.records == 0;
-        if used.records >= self.max_records || !fits_bytes {
-            return None;
-        }
-        used.records += 1;
-        used.bytes += bytes;
-        Some(Permit {
-            budget: self.clone(),
-            records: 1,
-            bytes,
-        })
+        let mut permit = self.empty();
+        self.try_grow(&mut permit, bytes).then_some(permit)
     }
 
     /// A permit for nothing, to absorb others' shares (see [`Permit::absorb`]).
