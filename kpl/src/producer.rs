@@ -203,7 +203,7 @@ impl Producer {
         let slot = BatchSlot::new(records.len());
         let max_size = self.inner.shared.config.max_user_record_size;
         let mut group = Group::new(&self.inner.budget);
-        let arrived = Instant::now();
+        let mut arrived = Instant::now();
         for (index, record) in records.into_iter().enumerate() {
             let (stream, user) = match self.check_open(record).and_then(|r| validate(r, max_size)) {
                 Ok(checked) => checked,
@@ -222,6 +222,7 @@ impl Producer {
                 self.send_group(&mut group);
                 let permit = self.inner.budget.acquire(charge(&user)).await;
                 group.permit.absorb(permit);
+                arrived = Instant::now(); // the rest are put after the wait
             }
             let done = Completion::Batch(slot.clone(), index);
             group
