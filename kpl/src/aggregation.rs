@@ -203,21 +203,21 @@ impl Buffer {
             shard,
             aggregator: Aggregator::new(config).unwrap_or_default(),
             users: Vec::new(),
-            deadline: first.deadline,
-            expiry: first.expiry,
-            oldest: first.arrived,
+            deadline: first.deadline(),
+            expiry: first.expiry(),
+            oldest: first.arrived(),
         }
     }
 
     fn push(&mut self, pending: Pending) {
         if self.users.is_empty() {
-            self.deadline = pending.deadline;
-            self.expiry = pending.expiry;
-            self.oldest = pending.arrived;
+            self.deadline = pending.deadline();
+            self.expiry = pending.expiry();
+            self.oldest = pending.arrived();
         } else {
-            self.deadline = self.deadline.min(pending.deadline);
-            self.expiry = self.expiry.min(pending.expiry);
-            self.oldest = self.oldest.min(pending.arrived);
+            self.deadline = self.deadline.min(pending.deadline());
+            self.expiry = self.expiry.min(pending.expiry());
+            self.oldest = self.oldest.min(pending.arrived());
         }
         self.users.push(pending);
     }

@@ -60,6 +60,7 @@ mod aggregation;
 mod batch;
 mod budget;
 mod collector;
+mod completion;
 mod config;
 mod driver;
 mod error;

@@ -9,75 +9,11 @@
 use std::sync::Arc;
 
 use kinesis_agg::{HashKey, UserRecord};
-use tokio::sync::oneshot;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
-use crate::batch::BatchSlot;
+pub(crate) use crate::completion::{Completion, Deliveries, Outcome};
 use crate::error::{PutError, PutErrorKind};
 use crate::record::{Attempt, Attempts, PutResult, Record};
-
-/// What a record's channel carries: the error boxed, so the slot allocated per record is
-/// the size of a [`PutResult`].
-pub(crate) type Outcome = Result<PutResult, Box<PutError>>;
-
-/// Where a record's outcome goes: its own channel (`put`), or its place in a batch's slot
-/// (`put_batch`).
-#[derive(Debug)]
-pub(crate) enum Completion {
-    One(oneshot::Sender<Outcome>),
-    Batch(Arc<BatchSlot>, usize),
-}
-
-impl Completion {
-    /// Delivers the outcome (dropped if the caller is no longer waiting).
-    pub(crate) fn send(self, outcome: Outcome) {
-        match self {
-            Completion::One(tx) => {
-                let _ = tx.send(outcome);
-            }
-            Completion::Batch(slot, index) => slot.complete(index, outcome),
-        }
-    }
-}
-
-/// Delivers the outcomes of records completed together (the user records of one Kinesis
-/// record), taking a batch's lock once per run of its records rather than once per record.
-#[derive(Debug, Default)]
-pub(crate) struct Deliveries {
-    slot: Option<Arc<BatchSlot>>,
-    run: Vec<(usize, Outcome)>,
-}
-
-impl Deliveries {
-    /// Delivers `outcome` to `done` now, or with the rest of its batch's run.
-    pub(crate) fn send(&mut self, done: Completion, outcome: Outcome) {
-        match done {
-            Completion::One(tx) => {
-                let _ = tx.send(outcome);
-            }
-            Completion::Batch(slot, index) => {
-                if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-                    self.finish();
-                    self.slot = Some(slot);
-                }
-                self.run.push((index, outcome));
-            }
-        }
-    }
-
-    /// Delivers the run held.
-    pub(crate) fn finish(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.complete_many(&mut self.run);
-        }
-    }
-}
-
-impl Drop for Deliveries {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
 
 /// A validated record on its way into a stream's driver. Dropped before it reaches the
 /// driver (the driver is gone), it fails with [`PutErrorKind::ShutDown`].
@@ -138,20 +74,40 @@ pub(crate) fn to_record(stream: &Arc<str>, record: &UserRecord) -> Record {
     }
 }
 
-/// A record the driver holds: routed by `hash_key`, due by `deadline`, failed at `expiry`.
+/// A record the driver holds: due by its deadline, failed at its expiry. Kept small (it is
+/// moved into its shard's aggregate, tens of thousands are outstanding): times after the
+/// put as nanosecond offsets, failed attempts boxed, the hash key recomputed on the rare
+/// paths that route a record again.
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) seq: u64,
     pub(crate) record: UserRecord,
     pub(crate) stream: Arc<str>,
-    pub(crate) hash_key: HashKey,
-    pub(crate) arrived: Instant,
-    pub(crate) deadline: Instant,
-    pub(crate) expiry: Instant,
-    /// Failed attempts so far (empty, without an allocation, until one fails; the
-    /// successful attempt is added when the record completes).
-    pub(crate) attempts: Vec<Attempt>,
+    arrived: Instant,
+    deadline_after: u64,
+    expiry_after: u64,
+    failures: Failures,
     done: Option<Completion>,
+}
+
+/// The failed attempts of a record in the pipeline: nothing allocated until one fails.
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // one pointer in the record instead of a vector's three words
+struct Failures(Option<Box<Vec<Attempt>>>);
+
+impl Failures {
+    fn as_slice(&self) -> &[Attempt] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn take(&mut self) -> Vec<Attempt> {
+        self.0.take().map_or_else(Vec::new, |v| *v)
+    }
+}
+
+/// Nanoseconds from `from` to `to` (0 if `to` is earlier).
+fn nanos_after(from: Instant, to: Instant) -> u64 {
+    u64::try_from(to.saturating_duration_since(from).as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Pending {
@@ -159,7 +115,6 @@ impl Pending {
     pub(crate) fn new(
         mut incoming: Incoming,
         seq: u64,
-        hash_key: HashKey,
         deadline: Instant,
         expiry: Instant,
     ) -> Option<Pending> {
@@ -169,18 +124,56 @@ impl Pending {
             seq,
             record,
             stream: incoming.stream.clone(),
-            hash_key,
             arrived,
-            deadline,
-            expiry,
-            attempts: Vec::new(),
+            deadline_after: nanos_after(arrived, deadline),
+            expiry_after: nanos_after(arrived, expiry),
+            failures: Failures::default(),
             done: Some(done),
         })
     }
 
+    /// When it was put.
+    pub(crate) fn arrived(&self) -> Instant {
+        self.arrived
+    }
+
+    /// When it is due to be sent.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.arrived + Duration::from_nanos(self.deadline_after)
+    }
+
+    /// Makes it due at `deadline`.
+    pub(crate) fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline_after = nanos_after(self.arrived, deadline);
+    }
+
+    /// When it fails as expired.
+    pub(crate) fn expiry(&self) -> Instant {
+        self.arrived + Duration::from_nanos(self.expiry_after)
+    }
+
+    /// Where it routes: its explicit hash key, else the MD5 of its partition key (computed
+    /// again: only records routed a second time need it).
+    pub(crate) fn hash_key(&self) -> HashKey {
+        self.record.hash_key()
+    }
+
+    /// Its failed attempts, in order.
+    pub(crate) fn attempts(&self) -> &[Attempt] {
+        self.failures.as_slice()
+    }
+
+    /// Records a failed attempt.
+    pub(crate) fn push_attempt(&mut self, attempt: Attempt) {
+        self.failures
+            .0
+            .get_or_insert_with(Box::default)
+            .push(attempt);
+    }
+
     /// When the last attempt ended (or the put), to compute the next attempt's delay.
     pub(crate) fn idle_since(&self) -> Instant {
-        self.attempts
+        self.attempts()
             .iter()
             .fold(self.arrived, |t, a| t + a.delay + a.duration)
     }
@@ -209,7 +202,7 @@ impl Pending {
         last: Attempt,
         deliveries: &mut Deliveries,
     ) {
-        let attempts = Attempts::then(std::mem::take(&mut self.attempts), last);
+        let attempts = Attempts::then(self.failures.take(), last);
         if let Some(done) = self.done.take() {
             deliveries.send(
                 done,
@@ -226,7 +219,7 @@ impl Pending {
     /// Completes with an error, handing the record back.
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
         let record = self.to_record();
-        let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
+        let attempts = Attempts::from_vec(self.failures.take());
         if let Some(done) = self.done.take() {
             done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
@@ -237,7 +230,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            let attempts = Attempts::from_vec(std::mem::take(&mut self.attempts));
+            let attempts = Attempts::from_vec(self.failures.take());
             done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),
@@ -271,8 +264,9 @@ impl Outgoing {
         let (mut deadline, mut expiry, mut oldest) =
             (None::<Instant>, None::<Instant>, None::<Instant>);
         for u in &users {
-            deadline = Some(deadline.map_or(u.deadline, |d| d.min(u.deadline)));
-            expiry = Some(expiry.map_or(u.expiry, |e| e.min(u.expiry)));
+            let (d, e) = (u.deadline(), u.expiry());
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+            expiry = Some(expiry.map_or(e, |x| x.min(e)));
             oldest = Some(oldest.map_or(u.arrived, |o| o.min(u.arrived)));
         }
         Outgoing {
@@ -291,48 +285,13 @@ impl Outgoing {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a broken expectation panics
+#[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
-    use super::*;
-    use crate::batch::BatchHandle;
-    use futures::FutureExt;
-
-    fn written(sub: u64) -> Outcome {
-        Ok(PutResult {
-            shard_id: "shardId-000000000001".into(),
-            sequence_number: "7".into(),
-            sub_sequence_number: sub,
-            attempts: Attempts::default(),
-        })
-    }
-
     #[test]
-    fn runs_of_interleaved_batches_reach_their_own_slots_and_places() {
-        let (one, two) = (BatchSlot::new(2), BatchSlot::new(2));
-        let (tx, mut rx) = oneshot::channel();
-        let mut deliveries = Deliveries::default();
-        deliveries.send(Completion::Batch(one.clone(), 1), written(0));
-        deliveries.send(Completion::Batch(one.clone(), 0), written(1));
-        deliveries.send(Completion::One(tx), written(2));
-        deliveries.send(Completion::Batch(two.clone(), 0), written(3));
-        assert_eq!(rx.try_recv().unwrap().unwrap().sub_sequence_number, 2);
-        deliveries.send(Completion::Batch(one.clone(), 1), written(9)); // a second outcome: ignored
-        deliveries.send(Completion::Batch(two.clone(), 1), written(4));
-        assert!(
-            BatchHandle::new(two.clone()).now_or_never().is_none(),
-            "a run is delivered when the next one starts or at finish"
-        );
-        drop(deliveries); // finishes the run held
-        let subs = |slot| -> Vec<u64> {
-            BatchHandle::new(slot)
-                .now_or_never()
-                .unwrap()
-                .into_iter()
-                .map(|r| r.unwrap().sub_sequence_number)
-                .collect()
-        };
-        assert_eq!(subs(one), [1, 0]);
-        assert_eq!(subs(two), [3, 4]);
+    fn a_pending_record_stays_within_three_cache_lines() {
+        // Tens of thousands are outstanding and each is moved into its shard's aggregate:
+        // its size is memory traffic per record (it was 240 bytes before the times became
+        // offsets and the hash key and attempts left it).
+        assert!(size_of::<super::Pending>() <= 168);
     }
 }

@@ -200,7 +200,8 @@ impl Producer {
     /// ```
     pub async fn put_batch(&self, records: impl IntoIterator<Item = Record>) -> BatchHandle {
         let records: Vec<Record> = records.into_iter().collect();
-        let slot = BatchSlot::new(records.len());
+        let records_len = records.len();
+        let slot = BatchSlot::new(records_len);
         let max_size = self.inner.shared.config.max_user_record_size;
         let mut group = Group::new(&self.inner.budget);
         let mut arrived = Instant::now();
@@ -223,6 +224,10 @@ impl Producer {
                 let permit = self.inner.budget.acquire(charge(&user)).await;
                 group.permit.absorb(permit);
                 arrived = Instant::now(); // the rest are put after the wait
+            }
+            if group.records.capacity() == 0 {
+                let left = records_len - index;
+                group.records.reserve_exact(left.min(MAX_GROUP));
             }
             let done = Completion::Batch(slot.clone(), index);
             group

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kinesis_agg::{HashKey, UserRecord};
+use kinesis_agg::UserRecord;
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
 
@@ -27,11 +27,9 @@ pub(crate) fn pending(
         crate::pending::Completion::One(done),
         now,
     );
-    let hash = HashKey::from_partition_key(pk);
     let p = Pending::new(
         incoming,
         seq,
-        hash,
         now + Duration::from_millis(deadline_ms),
         now + Duration::from_millis(ttl_ms),
     );

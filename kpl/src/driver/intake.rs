@@ -63,27 +63,33 @@ impl Driver {
                 .and_then(|r| r.explicit_hash_key())
                 .unwrap_or(md5);
             let (deadline, expiry) = (incoming.arrived + buffered, incoming.arrived + ttl);
-            let Some(pending) =
-                Pending::new(incoming, self.next_seq, hash, deadline.min(expiry), expiry)
+            let Some(pending) = Pending::new(incoming, self.next_seq, deadline.min(expiry), expiry)
             else {
                 continue;
             };
             self.next_seq += 1;
             self.outstanding += 1;
-            if pending.expiry <= now {
+            if pending.expiry() <= now {
                 self.fail(pending, PutErrorKind::Expired);
                 continue;
             }
             self.sweep_at = Some(
                 self.sweep_at
-                    .map_or(pending.expiry, |s| s.min(pending.expiry)),
+                    .map_or(pending.expiry(), |s| s.min(pending.expiry())),
             );
-            self.route(pending);
+            self.route_to(pending, hash);
         }
     }
 
-    /// Sends a record to its predicted shard's aggregate (or holds it until the first map).
+    /// Routes a record again (after a retry or a new map): its hash key computed anew.
     pub(super) fn route(&mut self, pending: Pending) {
+        let hash = pending.hash_key();
+        self.route_to(pending, hash);
+    }
+
+    /// Sends a record to the aggregate of the shard predicted for `hash` (or holds it until
+    /// the first map).
+    fn route_to(&mut self, pending: Pending, hash: HashKey) {
         if self.missing {
             self.fail(pending, PutErrorKind::StreamNotFound);
             return;
@@ -92,7 +98,7 @@ impl Driver {
             self.premap.push(pending);
             return;
         };
-        let place = map.predict_place(pending.hash_key);
+        let place = map.predict_place(hash);
         match place {
             Some((index, shard)) => {
                 self.aggregation
@@ -117,7 +123,7 @@ impl Driver {
         let force = self.closing || !self.flushes.is_empty();
         let (due, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
             .into_iter()
-            .partition(|p| force || p.deadline <= now);
+            .partition(|p| force || p.deadline() <= now);
         self.premap = wait;
         for p in due {
             self.aggregation.add(None, p, &mut self.ready);

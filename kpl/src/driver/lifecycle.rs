@@ -62,7 +62,7 @@ impl Driver {
                 .user_records_per_kinesis_record
                 .record(users.len() as f64);
             for u in &users {
-                handles.retries_per_record.record(u.attempts.len() as f64);
+                handles.retries_per_record.record(u.attempts().len() as f64);
             }
         }
         // One release for the whole Kinesis record, before any of its records completes.
@@ -105,17 +105,17 @@ impl Driver {
         }
         let (expired, kept): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
             .into_iter()
-            .partition(|p| p.expiry <= now);
+            .partition(|p| p.expiry() <= now);
         self.premap = kept;
         back.extend(expired);
         for p in back {
-            if p.expiry <= now {
+            if p.expiry() <= now {
                 self.fail(p, PutErrorKind::Expired);
             } else {
                 self.route(p);
             }
         }
-        let premap = self.premap.iter().map(|p| p.expiry).min();
+        let premap = self.premap.iter().map(|p| p.expiry()).min();
         let held = [
             self.aggregation.next_expiry(),
             self.limiter.next_expiry(),
@@ -183,14 +183,14 @@ impl Driver {
         self.published_empty = self.outstanding == 0;
         self.stats_at = now + Duration::from_millis(10);
         let oldest = [
-            self.premap.iter().map(|p| p.arrived).min(),
+            self.premap.iter().map(|p| p.arrived()).min(),
             self.aggregation.oldest(),
             self.limiter.oldest(),
             self.collector.oldest(),
             self.requests.values().map(|r| r.oldest).min(),
             self.unverified
                 .iter()
-                .flat_map(|u| u.users.iter().map(|p| p.arrived))
+                .flat_map(|u| u.users.iter().map(|p| p.arrived()))
                 .min(),
         ]
         .into_iter()

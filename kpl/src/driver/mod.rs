@@ -311,10 +311,10 @@ impl Driver {
             }
             oldest = oldest.min(o.oldest);
             let handles = self.metrics.shard(o.shard.as_ref()).clone();
-            for u in o.users.iter().filter(|u| u.attempts.is_empty()) {
+            for u in o.users.iter().filter(|u| u.attempts().is_empty()) {
                 handles
                     .buffering_time
-                    .record((now - u.arrived).as_secs_f64() * 1000.0);
+                    .record((now - u.arrived()).as_secs_f64() * 1000.0);
             }
             let bytes = o.size();
             records.push(o.record);
@@ -366,7 +366,7 @@ impl Driver {
             self.sweep_at,
             self.premap
                 .iter()
-                .map(|p| p.deadline)
+                .map(|p| p.deadline())
                 .min()
                 .filter(|_| self.premap_releasable()),
             backoff,

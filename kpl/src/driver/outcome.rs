@@ -161,12 +161,15 @@ impl Driver {
         let due = now + c.record_max_buffered_time / 2;
         let mut live = Vec::with_capacity(sending.users.len());
         for mut user in sending.users {
-            if user.expiry <= now {
+            if user.expiry() <= now {
                 self.fail(user, PutErrorKind::Expired);
                 continue;
             }
-            user.deadline = due.min(user.expiry);
-            self.sweep_at = Some(self.sweep_at.map_or(user.expiry, |s| s.min(user.expiry)));
+            user.set_deadline(due.min(user.expiry()));
+            self.sweep_at = Some(
+                self.sweep_at
+                    .map_or(user.expiry(), |s| s.min(user.expiry())),
+            );
             live.push(user);
         }
         if c.ordering == Ordering::PerShard && sending.shard.is_some() {
@@ -198,7 +201,7 @@ impl Driver {
                 .as_ref()
                 .and_then(|m| m.get(&landing.shard_id))
                 .map(|s| s.range);
-            if range.is_some_and(|r| u.users.iter().all(|p| r.contains(p.hash_key))) {
+            if range.is_some_and(|r| u.users.iter().all(|p| r.contains(p.hash_key()))) {
                 self.succeed_all(u.users, &landing);
                 continue;
             }
@@ -265,6 +268,6 @@ fn record_attempts(
 ) {
     for user in users {
         let attempt = sent.attempt(user.idle_since(), error);
-        user.attempts.push(attempt);
+        user.push_attempt(attempt);
     }
 }

@@ -1,0 +1,120 @@
+//! Where a record's outcome goes: its own channel (`put`) or its place in a batch's slot
+//! (`put_batch`), delivered a run at a time.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::batch::BatchSlot;
+use crate::error::PutError;
+use crate::record::PutResult;
+
+/// What a record's channel carries: the error boxed, so the slot allocated per record is
+/// the size of a [`PutResult`].
+pub(crate) type Outcome = Result<PutResult, Box<PutError>>;
+
+/// Where a record's outcome goes: its own channel (`put`), or its place in a batch's slot
+/// (`put_batch`).
+#[derive(Debug)]
+pub(crate) enum Completion {
+    One(oneshot::Sender<Outcome>),
+    Batch(Arc<BatchSlot>, usize),
+}
+
+impl Completion {
+    /// Delivers the outcome (dropped if the caller is no longer waiting).
+    pub(crate) fn send(self, outcome: Outcome) {
+        match self {
+            Completion::One(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Completion::Batch(slot, index) => slot.complete(index, outcome),
+        }
+    }
+}
+
+/// Delivers the outcomes of records completed together (the user records of one Kinesis
+/// record), taking a batch's lock once per run of its records rather than once per record.
+#[derive(Debug, Default)]
+pub(crate) struct Deliveries {
+    slot: Option<Arc<BatchSlot>>,
+    run: Vec<(usize, Outcome)>,
+}
+
+impl Deliveries {
+    /// Delivers `outcome` to `done` now, or with the rest of its batch's run.
+    pub(crate) fn send(&mut self, done: Completion, outcome: Outcome) {
+        match done {
+            Completion::One(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Completion::Batch(slot, index) => {
+                if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    self.finish();
+                    self.slot = Some(slot);
+                }
+                self.run.push((index, outcome));
+            }
+        }
+    }
+
+    /// Delivers the run held.
+    pub(crate) fn finish(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.complete_many(&mut self.run);
+        }
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a broken expectation panics
+mod tests {
+    use super::*;
+    use crate::batch::BatchHandle;
+    use crate::record::Attempts;
+    use futures::FutureExt;
+
+    fn written(sub: u64) -> Outcome {
+        Ok(PutResult {
+            shard_id: "shardId-000000000001".into(),
+            sequence_number: "7".into(),
+            sub_sequence_number: sub,
+            attempts: Attempts::default(),
+        })
+    }
+
+    #[test]
+    fn runs_of_interleaved_batches_reach_their_own_slots_and_places() {
+        let (one, two) = (BatchSlot::new(2), BatchSlot::new(2));
+        let (tx, mut rx) = oneshot::channel();
+        let mut deliveries = Deliveries::default();
+        deliveries.send(Completion::Batch(one.clone(), 1), written(0));
+        deliveries.send(Completion::Batch(one.clone(), 0), written(1));
+        deliveries.send(Completion::One(tx), written(2));
+        deliveries.send(Completion::Batch(two.clone(), 0), written(3));
+        assert_eq!(rx.try_recv().unwrap().unwrap().sub_sequence_number, 2);
+        deliveries.send(Completion::Batch(one.clone(), 1), written(9)); // a second outcome: ignored
+        deliveries.send(Completion::Batch(two.clone(), 1), written(4));
+        assert!(
+            BatchHandle::new(two.clone()).now_or_never().is_none(),
+            "a run is delivered when the next one starts or at finish"
+        );
+        drop(deliveries); // finishes the run held
+        let subs = |slot| -> Vec<u64> {
+            BatchHandle::new(slot)
+                .now_or_never()
+                .unwrap()
+                .into_iter()
+                .map(|r| r.unwrap().sub_sequence_number)
+                .collect()
+        };
+        assert_eq!(subs(one), [1, 0]);
+        assert_eq!(subs(two), [3, 4]);
+    }
+}
