@@ -220,7 +220,7 @@ impl Stats {
     fn add_all(
         &mut self,
         put_at: Instant,
-        results: Vec<Result<PutResult, kpl::PutError>>,
+        results: Vec<Result<PutResult, Box<kpl::PutError>>>,
     ) -> Result<(), Error> {
         self.ack
             .record_n(micros(put_at.elapsed()), results.len() as u64)?;
@@ -255,11 +255,15 @@ fn key(i: u64) -> String {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digits: Vec<u8> = (0..16)
-        .rev()
-        .filter_map(|n| HEX.get(((z >> (n * 4)) & 0xf) as usize).copied())
-        .collect();
-    String::from_utf8(digits).unwrap_or_default()
+    let mut digits = [b'0'; 16];
+    for (n, d) in digits.iter_mut().rev().enumerate() {
+        *d = HEX
+            .get(((z >> (n * 4)) & 0xf) as usize)
+            .copied()
+            .unwrap_or(b'0');
+    }
+    // One allocation of exactly the key's length.
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 fn micros(d: Duration) -> u64 {

@@ -66,8 +66,8 @@ impl BatchSlot {
 }
 
 /// Resolves when every record of a [`Producer::put_batch`](crate::Producer::put_batch) is
-/// written or has failed, with one result per record in the order they were given. Dropping
-/// it does not cancel the records.
+/// written or has failed, with one result per record in the order they were given (errors
+/// boxed). Dropping it does not cancel the records.
 ///
 /// ```no_run
 /// # async fn demo(producer: kpl::Producer) {
@@ -89,7 +89,9 @@ impl BatchHandle {
 }
 
 impl Future for BatchHandle {
-    type Output = Vec<Result<PutResult, PutError>>;
+    /// One result per record, in order; errors boxed (a result is the size of a
+    /// [`PutResult`], not of the record an error hands back).
+    type Output = Vec<Result<PutResult, Box<PutError>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.slot.lock();
@@ -98,14 +100,10 @@ impl Future for BatchHandle {
             return Poll::Pending;
         }
         let outcomes = std::mem::take(&mut state.outcomes);
-        // Every index was filled (remaining reached 0); `flatten` only skips the impossible.
-        Poll::Ready(
-            outcomes
-                .into_iter()
-                .flatten()
-                .map(|o| o.map_err(|e| *e))
-                .collect(),
-        )
+        // Every index was filled (remaining reached 0), so nothing is skipped. `filter_map`
+        // (not `flatten`) collects in place, in the slot's own allocation.
+        #[allow(clippy::filter_map_identity)]
+        Poll::Ready(outcomes.into_iter().filter_map(|o| o).collect())
     }
 }
 
