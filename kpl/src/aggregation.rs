@@ -228,7 +228,15 @@ impl Buffer {
         let capacity = self.users.len();
         let users = std::mem::replace(&mut self.users, Vec::with_capacity(capacity));
 
-        Some(Outgoing::new(Some(self.shard.clone()), record, users))
+        // The times were kept as records came in: no second pass over them.
+        Some(Outgoing {
+            shard: Some(self.shard.clone()),
+            record,
+            users,
+            deadline: self.deadline,
+            expiry: self.expiry,
+            oldest: self.oldest,
+        })
     }
 }
 
