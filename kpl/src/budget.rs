@@ -15,7 +15,12 @@ pub const RECORD_OVERHEAD_BYTES: usize = 1280;
 
 /// What a record counts against `max_outstanding_bytes`.
 pub(crate) fn charge(user: &kinesis_agg::UserRecord) -> usize {
-    user.size() + RECORD_OVERHEAD_BYTES
+    charge_of(1, user.size())
+}
+
+/// What `records` records of `size` bytes in all count against the byte bound.
+pub(crate) fn charge_of(records: usize, size: usize) -> usize {
+    size + records * RECORD_OVERHEAD_BYTES
 }
 
 /// The bounds and what is in use.

@@ -1,5 +1,6 @@
 //! The predicted-shard stage: a stream's open shards sorted by ending hash key, looked up
-//! by binary search.
+//! by the key's top bits (a bucket narrows the search to the few shards it overlaps, one
+//! for evenly split streams) and a binary search within them.
 
 use std::sync::Arc;
 
@@ -17,13 +18,31 @@ pub(crate) struct Shard {
 pub(crate) struct ShardMap {
     /// Sorted by ending hash key.
     shards: Vec<Shard>,
+    /// For each bucket of the key space (and one past the last), the first shard whose
+    /// range ends at or after the bucket's first key.
+    starts: Vec<u32>,
+}
+
+/// Buckets of the hash key space: its top bits.
+const BUCKET_BITS: u32 = 10;
+
+fn bucket(key: HashKey) -> usize {
+    (key.get() >> (128 - BUCKET_BITS)) as usize
 }
 
 impl ShardMap {
     /// A map of these shards (any order).
     pub(crate) fn new(mut shards: Vec<Shard>) -> ShardMap {
         shards.sort_by_key(|s| s.range.end());
-        ShardMap { shards }
+        let starts = (0..1u128 << BUCKET_BITS)
+            .map(|b| {
+                let first = HashKey::new(b << (128 - BUCKET_BITS));
+                shards.partition_point(|s| s.range.end() < first)
+            })
+            .chain([shards.len()])
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        ShardMap { shards, starts }
     }
 
     /// The open shards of a ListShards answer: those without an ending sequence number.
@@ -55,7 +74,20 @@ impl ShardMap {
 
     /// The same with the shard's place in the map (stable until the map is replaced).
     pub(crate) fn predict_place(&self, key: HashKey) -> Option<(usize, &Shard)> {
-        let i = self.shards.partition_point(|s| s.range.end() < key);
+        // The first shard ending at or after `key` lies between its bucket's start and the
+        // next bucket's (whose first key is above `key`).
+        let b = bucket(key);
+        let at = |b: usize| {
+            self.starts
+                .get(b)
+                .map_or(self.shards.len(), |&i| i as usize)
+        };
+        let (lo, hi) = (
+            at(b).min(self.shards.len()),
+            at(b + 1).min(self.shards.len()),
+        );
+        let within = self.shards.get(lo..hi).unwrap_or_default();
+        let i = lo + within.partition_point(|s| s.range.end() < key);
         self.shards
             .get(i)
             .filter(|s| s.range.contains(key))
@@ -107,6 +139,66 @@ mod tests {
         );
         assert_eq!(map.place("c"), Some(2));
         assert_eq!(map.get("b").map(|s| s.range.start().get()), Some(101));
+    }
+
+    /// The reference: the first shard (of `sorted`, by ending key) ending at or after the
+    /// key, if it holds the key.
+    fn scan(sorted: &[Shard], key: HashKey) -> Option<usize> {
+        let i = sorted.iter().position(|s| s.range.end() >= key)?;
+        sorted[i].range.contains(key).then_some(i)
+    }
+
+    #[test]
+    fn bucketed_lookup_agrees_with_a_scan_on_even_uneven_and_gapped_maps() {
+        let mut x: u128 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in [1u128, 2, 3, 127, 128, 1000, 3000] {
+            // Even splits (as CreateStream makes them).
+            let step = u128::MAX / n;
+            let even: Vec<Shard> = (0..n)
+                .map(|i| {
+                    let end = if i == n - 1 {
+                        u128::MAX
+                    } else {
+                        (i + 1) * step - 1
+                    };
+                    shard(&format!("e{i}"), i * step, end)
+                })
+                .collect();
+            // Random boundaries, every third shard missing (gaps), some narrower than a bucket.
+            let mut cuts: Vec<u128> = (1..n).map(|_| next()).collect();
+            cuts.extend([7, 8, 1u128 << 118, (1u128 << 118) + 1]);
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut gapped = Vec::new();
+            let mut start = 0;
+            for (i, &cut) in cuts.iter().enumerate() {
+                if i % 3 != 2 {
+                    gapped.push(shard(&format!("g{i}"), start, cut - 1));
+                }
+                start = cut;
+            }
+            for mut shards in [even, gapped] {
+                let map = ShardMap::new(shards.clone());
+                shards.sort_by_key(|s| s.range.end());
+                let mut keys: Vec<u128> = (0..2000).map(|_| next()).collect();
+                keys.extend(shards.iter().flat_map(|s| {
+                    let (a, b) = (s.range.start().get(), s.range.end().get());
+                    [a, b, a.saturating_sub(1), b.saturating_add(1)]
+                }));
+                keys.extend([0, u128::MAX, 1u128 << 118, (1u128 << 118) - 1]);
+                for k in keys {
+                    let key = HashKey::new(k);
+                    let got = map.predict_place(key).map(|(i, _)| i);
+                    assert_eq!(got, scan(&shards, key), "key {k} in a map of {n}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,11 +13,19 @@ use crate::record::Record;
 impl Driver {
     /// Counts a completion against the outstanding records and the flushes waiting.
     fn completed(&mut self, seq: u64) {
-        self.outstanding = self.outstanding.saturating_sub(1);
+        self.completed_many(1, &[seq]);
+    }
+
+    /// Counts `count` completions; `seqs` are their sequence numbers, needed only while a
+    /// flush waits (empty otherwise).
+    fn completed_many(&mut self, count: usize, seqs: &[u64]) {
+        self.outstanding = self.outstanding.saturating_sub(count);
+        if self.flushes.is_empty() {
+            return;
+        }
         for waiter in &mut self.flushes {
-            if seq < waiter.bound {
-                waiter.remaining = waiter.remaining.saturating_sub(1);
-            }
+            let before = seqs.iter().filter(|&&seq| seq < waiter.bound).count();
+            waiter.remaining = waiter.remaining.saturating_sub(before);
         }
         if self.flushes.iter().any(|w| w.remaining == 0) {
             let (done, waiting) = std::mem::take(&mut self.flushes)
@@ -52,9 +60,8 @@ impl Driver {
         let detailed = self.metrics.detailed();
         let handles = self.metrics.shard(Some(shard_id)).clone();
         handles.user_records_put.increment(users.len() as u64);
-        handles
-            .user_records_data_put
-            .increment(users.iter().map(|u| u.size() as u64).sum());
+        let data: usize = users.iter().map(Pending::size).sum();
+        handles.user_records_data_put.increment(data as u64);
         handles.kinesis_records_put.increment(1);
         handles.kinesis_records_data_put.increment(*bytes as u64);
         if detailed {
@@ -66,10 +73,15 @@ impl Driver {
             }
         }
         // One release for the whole Kinesis record, before any of its records completes.
-        let charged = users.iter().map(Pending::charge).sum();
-        self.held.release(users.len(), charged);
+        let count = users.len();
+        self.held
+            .release(count, crate::budget::charge_of(count, data));
         // Counted as completed once delivered, so a flush answered sees every result.
-        let seqs: Vec<u64> = users.iter().map(|u| u.seq).collect();
+        let seqs: Vec<u64> = if self.flushes.is_empty() {
+            Vec::new()
+        } else {
+            users.iter().map(|u| u.seq).collect()
+        };
         let mut deliveries = Deliveries::default();
         for (index, user) in users.into_iter().enumerate() {
             let (shard_id, sequence_number) = (shard_id.clone(), sequence_number.clone());
@@ -83,9 +95,7 @@ impl Driver {
             );
         }
         deliveries.finish();
-        for seq in seqs {
-            self.completed(seq);
-        }
+        self.completed_many(count, &seqs);
     }
 
     /// Fails expired records wherever they wait (aggregation, limiter, collector, before the
