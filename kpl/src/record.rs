@@ -134,35 +134,6 @@ impl<'a> IntoIterator for &'a Attempts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt(ms: u64) -> Attempt {
-        Attempt {
-            delay: Duration::from_millis(ms),
-            duration: Duration::ZERO,
-            error: None,
-        }
-    }
-
-    #[test]
-    fn attempts_read_as_a_slice_in_order_whatever_their_number() {
-        assert!(Attempts::from_vec(Vec::new()).is_empty());
-        let one = Attempts::then(Vec::new(), attempt(1));
-        assert_eq!(one.len(), 1);
-        assert_eq!(one.clone().into_vec(), vec![attempt(1)]);
-        let three = Attempts::then(vec![attempt(1), attempt(2)], attempt(3));
-        let delays: Vec<u128> = three.iter().map(|a| a.delay.as_millis()).collect();
-        assert_eq!(delays, [1, 2, 3]);
-        assert_eq!(
-            Attempts::from_vec(vec![attempt(7)]),
-            Attempts::then(Vec::new(), attempt(7))
-        );
-        assert_eq!(three.into_iter().count(), 3);
-    }
-}
-
 impl IntoIterator for Attempts {
     type Item = Attempt;
     type IntoIter = std::vec::IntoIter<Attempt>;
@@ -212,4 +183,33 @@ pub struct PutResult {
     pub sub_sequence_number: u64,
     /// Every attempt, the successful one last.
     pub attempts: Attempts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(ms: u64) -> Attempt {
+        Attempt {
+            delay: Duration::from_millis(ms),
+            duration: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn attempts_read_as_a_slice_in_order_whatever_their_number() {
+        assert!(Attempts::from_vec(Vec::new()).is_empty());
+        let one = Attempts::then(Vec::new(), attempt(1));
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.clone().into_vec(), vec![attempt(1)]);
+        let three = Attempts::then(vec![attempt(1), attempt(2)], attempt(3));
+        let delays: Vec<u128> = three.iter().map(|a| a.delay.as_millis()).collect();
+        assert_eq!(delays, [1, 2, 3]);
+        assert_eq!(
+            Attempts::from_vec(vec![attempt(7)]),
+            Attempts::then(Vec::new(), attempt(7))
+        );
+        assert_eq!(three.into_iter().count(), 3);
+    }
 }
