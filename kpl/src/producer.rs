@@ -77,15 +77,15 @@ pub struct ShutdownReport {
 
 impl Producer {
     /// A producer using `client` (its retry settings are replaced: the producer retries
-    /// itself, recording each attempt). Validates `config`.
+    /// itself, recording each attempt; and unless the client names a protocol of its own,
+    /// PutRecords bodies are written in one pass, as the SDK would write them). Validates
+    /// `config`.
     pub fn new(
         config: ProducerConfig,
         client: aws_sdk_kinesis::Client,
     ) -> Result<Producer, ConfigError> {
         config.validate()?;
-        let conf = client
-            .config()
-            .to_builder()
+        let conf = crate::put_records_body::install(client.config())
             .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
             .build();
         let budget = Budget::new(config.max_outstanding_records, config.max_outstanding_bytes);

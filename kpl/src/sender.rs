@@ -82,7 +82,7 @@ async fn put_records(
         let entry = PutRecordsRequestEntry::builder()
             .partition_key(r.partition_key)
             .explicit_hash_key(r.explicit_hash_key.to_string())
-            .data(Blob::new(Vec::from(r.data)))
+            .data(Blob::from_maybe_shared(r.data))
             .build()
             .map_err(|e| AttemptError {
                 code: ErrorCode::Other("InvalidRequest".into()),
