@@ -266,16 +266,12 @@ fn key(i: u64) -> String {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [b'0'; 16];
-    for (n, d) in digits.iter_mut().rev().enumerate() {
-        *d = HEX
-            .get(((z >> (n * 4)) & 0xf) as usize)
-            .copied()
-            .unwrap_or(b'0');
-    }
-    // One allocation of exactly the key's length.
-    String::from_utf8(digits.to_vec()).unwrap_or_default()
+    // One allocation of exactly the key's length, written digit by digit.
+    (0..16)
+        .rev()
+        .map(|n| u32::try_from((z >> (n * 4)) & 0xf).unwrap_or(0))
+        .map(|d| char::from_digit(d, 16).unwrap_or('0'))
+        .collect()
 }
 
 fn micros(d: Duration) -> u64 {

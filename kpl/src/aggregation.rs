@@ -17,13 +17,21 @@ pub(crate) struct Aggregation {
     config: AggregatorConfig,
     enabled: bool,
     slots: Vec<Option<Buffer>>,
+    /// Emptied record vectors of completed aggregates, reused while still warm in cache
+    /// (writing each record into fresh memory cost more than aggregating it).
+    spare: Vec<Vec<Pending>>,
 }
+
+/// At most this many emptied vectors are kept for reuse.
+const SPARE_VECTORS: usize = 64;
 
 #[derive(Debug)]
 struct Buffer {
     shard: Arc<str>,
     aggregator: Aggregator,
     users: Vec<Pending>,
+    /// How many records the last aggregate held (the next one likely holds as many).
+    last_len: usize,
     deadline: Instant,
     expiry: Instant,
     oldest: Instant,
@@ -42,6 +50,15 @@ impl Aggregation {
             config,
             enabled,
             slots: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the (drained) record vector of a completed aggregate for reuse.
+    pub(crate) fn recycle(&mut self, mut users: Vec<Pending>) {
+        users.clear();
+        if users.capacity() > 0 && self.spare.len() < SPARE_VECTORS {
+            self.spare.push(users);
         }
     }
 
@@ -89,6 +106,7 @@ impl Aggregation {
             self.slots.resize_with(index + 1, || None);
         }
         let config = self.config;
+        let spare = &mut self.spare;
         let Some(slot) = self.slots.get_mut(index) else {
             out.push(alone(Some(shard.clone()), pending));
             return;
@@ -99,12 +117,12 @@ impl Aggregation {
         }
         let buffer = slot.get_or_insert_with(|| Buffer::new(config, shard.clone(), &pending));
         match buffer.aggregator.try_add_ref(&pending.record) {
-            Ok(()) => buffer.push(pending),
+            Ok(()) => buffer.push(pending, spare),
             Err(Refusal::TooLarge { .. }) => out.push(alone(Some(shard.clone()), pending)),
             Err(Refusal::Full) => {
                 out.extend(buffer.finish());
                 match buffer.aggregator.try_add_ref(&pending.record) {
-                    Ok(()) => buffer.push(pending),
+                    Ok(()) => buffer.push(pending, spare),
                     Err(_) => out.push(alone(Some(shard.clone()), pending)),
                 }
             }
@@ -203,13 +221,20 @@ impl Buffer {
             shard,
             aggregator: Aggregator::new(config).unwrap_or_default(),
             users: Vec::new(),
+            last_len: 0,
             deadline: first.deadline(),
             expiry: first.expiry(),
             oldest: first.arrived(),
         }
     }
 
-    fn push(&mut self, pending: Pending) {
+    /// Adds a record; the first of an aggregate goes into a spare vector if there is one.
+    fn push(&mut self, pending: Pending, spare: &mut Vec<Vec<Pending>>) {
+        if self.users.capacity() == 0 {
+            self.users = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.last_len));
+        }
         if self.users.is_empty() {
             self.deadline = pending.deadline();
             self.expiry = pending.expiry();
@@ -224,9 +249,8 @@ impl Buffer {
 
     fn finish(&mut self) -> Option<Outgoing> {
         let record = self.aggregator.finish_unsealed()?;
-        // The next aggregate of this shard will likely hold as many: no regrowing.
-        let capacity = self.users.len();
-        let users = std::mem::replace(&mut self.users, Vec::with_capacity(capacity));
+        self.last_len = self.users.len();
+        let users = std::mem::take(&mut self.users);
 
         // The times were kept as records came in: no second pass over them.
         Some(Outgoing {

@@ -155,3 +155,33 @@ async fn a_new_map_moves_aggregates_to_their_places_and_returns_closed_shards_re
     assert_eq!(out[0].shard.as_deref(), Some("b"));
     assert_eq!(user_keys(out.remove(0)), ["k1", "k2"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_completed_aggregates_vector_is_reused_by_the_next_one() {
+    let mut agg = Aggregation::new(true, 51_200, u64::MAX);
+    let mut out = Vec::new();
+    let mut receivers = Vec::new();
+    for i in 0..10 {
+        let (p, rx) = pending(i, &format!("k{i}"), "x", 100, 1000);
+        receivers.push(rx);
+        agg.add(shard("s"), p, &mut out);
+    }
+    agg.take_all(&mut out);
+    let mut users = out.pop().map(|o| o.users).unwrap();
+    users.reserve(1_000);
+    let (capacity, address) = (users.capacity(), users.as_ptr());
+    let (first, second) = (users.pop().unwrap(), users.pop().unwrap());
+    agg.recycle(users);
+
+    agg.add(shard("s"), first, &mut out);
+    agg.add(shard("t"), second, &mut out);
+    let buffers: Vec<&Buffer> = agg.buffers().collect();
+    let reused = buffers.iter().find(|b| &*b.shard == "s").unwrap();
+    assert_eq!(
+        (reused.users.capacity(), reused.users.as_ptr()),
+        (capacity, address)
+    );
+    assert_eq!(reused.users.len(), 1, "emptied before reuse");
+    let fresh = buffers.iter().find(|b| &*b.shard == "t").unwrap();
+    assert_ne!(fresh.users.as_ptr(), address, "one spare, used once");
+}

@@ -50,7 +50,7 @@ impl Driver {
     }
 
     /// Completes the user records of one Kinesis record as written, in order.
-    pub(super) fn succeed_all(&mut self, users: Vec<Pending>, landing: &Landing) {
+    pub(super) fn succeed_all(&mut self, mut users: Vec<Pending>, landing: &Landing) {
         let Landing {
             shard_id,
             sequence_number,
@@ -83,7 +83,7 @@ impl Driver {
             users.iter().map(|u| u.seq).collect()
         };
         let mut deliveries = Deliveries::default();
-        for (index, user) in users.into_iter().enumerate() {
+        for (index, user) in users.drain(..).enumerate() {
             let (shard_id, sequence_number) = (shard_id.clone(), sequence_number.clone());
             let last = sent.attempt(user.idle_since(), None);
             user.succeed(
@@ -95,6 +95,7 @@ impl Driver {
             );
         }
         deliveries.finish();
+        self.aggregation.recycle(users);
         self.completed_many(count, &seqs);
     }
 
