@@ -18,7 +18,9 @@ pub(crate) type Outcome = Result<PutResult, Box<PutError>>;
 #[derive(Debug)]
 pub(crate) enum Completion {
     One(oneshot::Sender<Outcome>),
-    Batch(Arc<BatchSlot>, usize),
+    /// The batch's slot and the record's place in it (32 bits: with the tag in the spare
+    /// bytes, an `Option<Completion>` is two words).
+    Batch(Arc<BatchSlot>, u32),
 }
 
 impl Completion {
@@ -28,7 +30,7 @@ impl Completion {
             Completion::One(tx) => {
                 let _ = tx.send(outcome);
             }
-            Completion::Batch(slot, index) => slot.complete(index, outcome),
+            Completion::Batch(slot, index) => slot.complete(index as usize, outcome),
         }
     }
 }
@@ -53,7 +55,7 @@ impl Deliveries {
                     self.finish();
                     self.slot = Some(slot);
                 }
-                self.run.push((index, outcome));
+                self.run.push((index as usize, outcome));
             }
         }
     }

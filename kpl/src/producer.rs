@@ -206,7 +206,20 @@ impl Producer {
         let mut group = Group::new(&self.inner.budget);
         let mut arrived = Instant::now();
         for (index, record) in records.into_iter().enumerate() {
-            let (stream, user) = match self.check_open(record).and_then(|r| validate(r, max_size)) {
+            // Places in a batch are 32-bit: a record past the 4 billionth (more than any
+            // memory holds) is refused as over the bound.
+            let checked = match u32::try_from(index) {
+                Ok(at) => self
+                    .check_open(record)
+                    .and_then(|r| validate(r, max_size))
+                    .map(|(stream, user)| (stream, user, at)),
+                Err(_) => Err(PutError::new(
+                    PutErrorKind::Backpressure,
+                    record,
+                    Attempts::default(),
+                )),
+            };
+            let (stream, user, at) = match checked {
                 Ok(checked) => checked,
                 Err(e) => {
                     slot.complete(index, Err(Box::new(e)));
@@ -229,7 +242,7 @@ impl Producer {
                 let left = records_len - index;
                 group.records.reserve_exact(left.min(MAX_GROUP));
             }
-            let done = Completion::Batch(slot.clone(), index);
+            let done = Completion::Batch(slot.clone(), at);
             group
                 .records
                 .push(Incoming::new(user, stream, done, arrived));

@@ -29,6 +29,7 @@ pub(crate) fn pending(
     );
     let p = Pending::new(
         incoming,
+        &Arc::new(Arc::from("s")),
         seq,
         now + Duration::from_millis(deadline_ms),
         now + Duration::from_millis(ttl_ms),

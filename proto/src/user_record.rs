@@ -22,7 +22,8 @@ pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     partition_key: String,
-    explicit_hash_key: Option<HashKey>,
+    /// Boxed: most records have none, and a producer holds many records (64 bytes, not 80).
+    explicit_hash_key: Option<Box<HashKey>>,
     data: Bytes,
 }
 
@@ -93,7 +94,7 @@ impl UserRecord {
 
     /// The same record routed by `explicit_hash_key` instead of its partition key.
     pub fn with_explicit_hash_key(mut self, explicit_hash_key: HashKey) -> Self {
-        self.explicit_hash_key = Some(explicit_hash_key);
+        self.explicit_hash_key = Some(Box::new(explicit_hash_key));
         self
     }
 
@@ -104,7 +105,7 @@ impl UserRecord {
 
     /// The explicit hash key, when one was given.
     pub fn explicit_hash_key(&self) -> Option<HashKey> {
-        self.explicit_hash_key
+        self.explicit_hash_key.as_deref().copied()
     }
 
     /// The data.
@@ -114,7 +115,7 @@ impl UserRecord {
 
     /// Where Kinesis routes this record: its explicit hash key, else MD5 of its partition key.
     pub fn hash_key(&self) -> HashKey {
-        self.explicit_hash_key
+        self.explicit_hash_key()
             .unwrap_or_else(|| HashKey::from_partition_key(&self.partition_key))
     }
 
@@ -136,7 +137,7 @@ impl UserRecord {
         records
             .iter()
             .map(|r| {
-                r.explicit_hash_key
+                r.explicit_hash_key()
                     .or_else(|| md5s.next())
                     .unwrap_or_default()
             })
@@ -150,7 +151,11 @@ impl UserRecord {
 
     /// The parts: partition key, explicit hash key, data.
     pub fn into_parts(self) -> (String, Option<HashKey>, Bytes) {
-        (self.partition_key, self.explicit_hash_key, self.data)
+        (
+            self.partition_key,
+            self.explicit_hash_key.map(|k| *k),
+            self.data,
+        )
     }
 }
 
@@ -229,5 +234,16 @@ mod tests {
     fn size_is_data_plus_key_bytes() {
         let r = UserRecord::new("ключ", vec![0u8; 10]).unwrap();
         assert_eq!(r.size(), 10 + 8);
+    }
+
+    #[test]
+    fn a_record_is_one_cache_line_and_keeps_its_explicit_hash_key() {
+        assert!(size_of::<UserRecord>() <= 64);
+        let r = UserRecord::new("k", "")
+            .unwrap()
+            .with_explicit_hash_key(HashKey::new(7));
+        assert_eq!(r.explicit_hash_key(), Some(HashKey::new(7)));
+        assert_eq!(r.hash_key(), HashKey::new(7));
+        assert_eq!(r.into_parts().1, Some(HashKey::new(7)));
     }
 }

@@ -63,8 +63,13 @@ impl Driver {
                 .and_then(|r| r.explicit_hash_key())
                 .unwrap_or(md5);
             let (deadline, expiry) = (incoming.arrived + buffered, incoming.arrived + ttl);
-            let Some(pending) = Pending::new(incoming, self.next_seq, deadline.min(expiry), expiry)
-            else {
+            let Some(pending) = Pending::new(
+                incoming,
+                &self.stream,
+                self.next_seq,
+                deadline.min(expiry),
+                expiry,
+            ) else {
                 continue;
             };
             self.next_seq += 1;

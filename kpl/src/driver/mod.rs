@@ -34,7 +34,7 @@ use crate::config::{Ordering, ProducerConfig};
 use crate::limiter::Limiter;
 use crate::listing::ListError;
 use crate::metrics::Metrics;
-use crate::pending::{Incoming, Outgoing, Pending};
+use crate::pending::{Incoming, Outgoing, Pending, StreamName};
 use crate::record::Record;
 use crate::refresh::RefreshPolicy;
 use crate::sender::{self, Sent};
@@ -109,7 +109,7 @@ struct FlushWaiter {
 
 /// The state of one stream's pipeline.
 pub(crate) struct Driver {
-    stream: Arc<str>,
+    stream: StreamName,
     shared: Arc<Shared>,
     stats: Arc<StreamStats>,
     metrics: Metrics,
@@ -165,7 +165,7 @@ impl Driver {
                 c.collection_max_size,
                 c.ordering == Ordering::PerShard,
             ),
-            stream,
+            stream: Arc::new(stream),
             stats,
             map: None,
             listing: None,
@@ -327,7 +327,7 @@ impl Driver {
         let c = &self.shared.config;
         let handle = sender::spawn(
             self.shared.client.clone(),
-            self.stream.clone(),
+            (*self.stream).clone(),
             id,
             records,
             c.request_timeout,
