@@ -2,6 +2,7 @@
 //! shard map that makes the prediction.
 
 use kinesis_agg::HashKey;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Command, Driver, FlushWaiter};
@@ -10,7 +11,54 @@ use crate::listing::{self, ListError};
 use crate::pending::{Incoming, Pending};
 use crate::shard_map::ShardMap;
 
+impl Command {
+    /// The records it carries.
+    fn records(&self) -> usize {
+        match self {
+            Command::Put(..) => 1,
+            Command::PutMany(records, _) => records.len(),
+            Command::Flush(_) | Command::Abort(_) => 0,
+        }
+    }
+}
+
+/// Commands taken from the queue at a time.
+pub(super) const COMMANDS_AT_ONCE: usize = 1024;
+
+/// Records taken in from a backlog before the stages run (a few milliseconds of intake).
+const BACKLOG_RECORDS: usize = 32_768;
+
 impl Driver {
+    /// Takes the commands in `buf`, then whatever else is queued already (up to
+    /// [`BACKLOG_RECORDS`] records) before the stages run: records that waited in the queue
+    /// past their deadline would otherwise go out in aggregates of the few taken together.
+    /// Returns true when the driver must stop (aborted).
+    pub(super) fn take_backlog(
+        &mut self,
+        buf: &mut Vec<Command>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> bool {
+        let mut taken = 0;
+        loop {
+            taken += buf.iter().map(Command::records).sum::<usize>();
+            if self.on_commands(buf) {
+                return true;
+            }
+            if taken >= BACKLOG_RECORDS {
+                return false;
+            }
+            while buf.len() < COMMANDS_AT_ONCE {
+                match commands.try_recv() {
+                    Ok(command) => buf.push(command),
+                    Err(_) => break,
+                }
+            }
+            if buf.is_empty() {
+                return false;
+            }
+        }
+    }
+
     /// Handles a batch of commands; returns true when the driver must stop (aborted).
     pub(super) fn on_commands(&mut self, commands: &mut Vec<Command>) -> bool {
         let mut puts: Vec<Incoming> = Vec::new();

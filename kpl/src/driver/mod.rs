@@ -53,23 +53,6 @@ pub(crate) enum Command {
     Abort(oneshot::Sender<Vec<Record>>),
 }
 
-impl Command {
-    /// The records it carries.
-    fn records(&self) -> usize {
-        match self {
-            Command::Put(..) => 1,
-            Command::PutMany(records, _) => records.len(),
-            Command::Flush(_) | Command::Abort(_) => 0,
-        }
-    }
-}
-
-/// Commands taken from the queue at a time.
-const COMMANDS_AT_ONCE: usize = 1024;
-
-/// Records taken in from a backlog before the stages run (a few milliseconds of intake).
-const BACKLOG_RECORDS: usize = 32_768;
-
 /// What all drivers of a producer share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -214,7 +197,7 @@ impl Driver {
 
     /// Runs until aborted, or until the producer is dropped and everything is completed.
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut buf = Vec::with_capacity(COMMANDS_AT_ONCE);
+        let mut buf = Vec::with_capacity(intake::COMMANDS_AT_ONCE);
         loop {
             let now = Instant::now();
             self.pump(now);
@@ -237,7 +220,7 @@ impl Driver {
                     self.listing = None;
                     self.on_listed(listed, Instant::now());
                 }
-                n = commands.recv_many(&mut buf, COMMANDS_AT_ONCE), if !self.closing => {
+                n = commands.recv_many(&mut buf, intake::COMMANDS_AT_ONCE), if !self.closing => {
                     if n == 0 {
                         self.closing = true;
                     } else if self.take_backlog(&mut buf, &mut commands) {
@@ -250,36 +233,6 @@ impl Driver {
                     self.waiting_connection = false;
                 }
                 () = sleep_until(wake) => {}
-            }
-        }
-    }
-
-    /// Takes the commands in `buf`, then whatever else is queued already (up to
-    /// [`BACKLOG_RECORDS`] records) before the stages run: records that waited in the queue
-    /// past their deadline would otherwise go out in aggregates of the few taken together.
-    /// Returns true when the driver must stop (aborted).
-    fn take_backlog(
-        &mut self,
-        buf: &mut Vec<Command>,
-        commands: &mut mpsc::UnboundedReceiver<Command>,
-    ) -> bool {
-        let mut taken = 0;
-        loop {
-            taken += buf.iter().map(Command::records).sum::<usize>();
-            if self.on_commands(buf) {
-                return true;
-            }
-            if taken >= BACKLOG_RECORDS {
-                return false;
-            }
-            while buf.len() < COMMANDS_AT_ONCE {
-                match commands.try_recv() {
-                    Ok(command) => buf.push(command),
-                    Err(_) => break,
-                }
-            }
-            if buf.is_empty() {
-                return false;
             }
         }
     }
