@@ -21,6 +21,10 @@ struct State {
     outcomes: Vec<Option<Outcome>>,
     remaining: usize,
     waker: Option<Waker>,
+    /// The partition keys of the records written, freed where the batch is awaited (the
+    /// caller's thread, which allocated them) rather than on the stream's driver: glibc's
+    /// malloc pays dearly for freeing on another thread what one thread allocated.
+    spent: Vec<String>,
 }
 
 impl BatchSlot {
@@ -31,8 +35,15 @@ impl BatchSlot {
                 outcomes: std::iter::repeat_with(|| None).take(len).collect(),
                 remaining: len,
                 waker: None,
+                spent: Vec::with_capacity(len),
             }),
         })
+    }
+
+    /// The keys held for the caller to free.
+    #[cfg(test)]
+    pub(crate) fn spent(&self) -> Vec<String> {
+        self.lock().spent.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -41,13 +52,19 @@ impl BatchSlot {
 
     /// Records the outcome of record `index` (the first outcome of an index counts).
     pub(crate) fn complete(&self, index: usize, outcome: Outcome) {
-        self.complete_many(&mut vec![(index, outcome)]);
+        self.complete_many(&mut vec![(index, outcome)], &mut Vec::new());
     }
 
-    /// Records several outcomes under one lock, draining `outcomes`.
-    pub(crate) fn complete_many(&self, outcomes: &mut Vec<(usize, Outcome)>) {
+    /// Records several outcomes under one lock, draining `outcomes`, and keeps the
+    /// partition keys in `spent` (drained) until the batch is awaited.
+    pub(crate) fn complete_many(
+        &self,
+        outcomes: &mut Vec<(usize, Outcome)>,
+        spent: &mut Vec<String>,
+    ) {
         let waker = {
             let mut state = self.lock();
+            state.spent.append(spent);
             for (index, outcome) in outcomes.drain(..) {
                 if let Some(slot) = state.outcomes.get_mut(index).filter(|s| s.is_none()) {
                     *slot = Some(outcome);
@@ -100,6 +117,9 @@ impl Future for BatchHandle {
             return Poll::Pending;
         }
         let outcomes = std::mem::take(&mut state.outcomes);
+        let spent = std::mem::take(&mut state.spent);
+        drop(state);
+        drop(spent); // here, on the caller's thread
         // Every index was filled (remaining reached 0), so nothing is skipped. `filter_map`
         // (not `flatten`) collects in place, in the slot's own allocation.
         #[allow(clippy::filter_map_identity)]

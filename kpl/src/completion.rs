@@ -41,14 +41,18 @@ impl Completion {
 pub(crate) struct Deliveries {
     slot: Option<Arc<BatchSlot>>,
     run: Vec<(usize, Outcome)>,
+    /// The partition keys of the run's records, for its batch to free (see `BatchSlot`).
+    spent: Vec<String>,
 }
 
 impl Deliveries {
-    /// Delivers `outcome` to `done` now, or with the rest of its batch's run.
-    pub(crate) fn send(&mut self, done: Completion, outcome: Outcome) {
+    /// Delivers `outcome` to `done` now, or with the rest of its batch's run; a batch also
+    /// takes the record's `key` to free on its caller's thread.
+    pub(crate) fn send(&mut self, done: Completion, outcome: Outcome, key: String) {
         match done {
             Completion::One(tx) => {
                 let _ = tx.send(outcome);
+                drop(key);
             }
             Completion::Batch(slot, index) => {
                 if !self.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
@@ -56,6 +60,7 @@ impl Deliveries {
                     self.slot = Some(slot);
                 }
                 self.run.push((index as usize, outcome));
+                self.spent.push(key);
             }
         }
     }
@@ -63,7 +68,7 @@ impl Deliveries {
     /// Delivers the run held.
     pub(crate) fn finish(&mut self) {
         if let Some(slot) = self.slot.take() {
-            slot.complete_many(&mut self.run);
+            slot.complete_many(&mut self.run, &mut self.spent);
         }
     }
 }
@@ -96,18 +101,24 @@ mod tests {
         let (one, two) = (BatchSlot::new(2), BatchSlot::new(2));
         let (tx, mut rx) = oneshot::channel();
         let mut deliveries = Deliveries::default();
-        deliveries.send(Completion::Batch(one.clone(), 1), written(0));
-        deliveries.send(Completion::Batch(one.clone(), 0), written(1));
-        deliveries.send(Completion::One(tx), written(2));
-        deliveries.send(Completion::Batch(two.clone(), 0), written(3));
+        deliveries.send(Completion::Batch(one.clone(), 1), written(0), "k0".into());
+        deliveries.send(Completion::Batch(one.clone(), 0), written(1), "k1".into());
+        deliveries.send(Completion::One(tx), written(2), "k2".into());
+        deliveries.send(Completion::Batch(two.clone(), 0), written(3), "k3".into());
         assert_eq!(rx.try_recv().unwrap().unwrap().sub_sequence_number, 2);
-        deliveries.send(Completion::Batch(one.clone(), 1), written(9)); // a second outcome: ignored
-        deliveries.send(Completion::Batch(two.clone(), 1), written(4));
+        deliveries.send(Completion::Batch(one.clone(), 1), written(9), "k9".into()); // a second outcome: ignored
+        deliveries.send(Completion::Batch(two.clone(), 1), written(4), "k4".into());
         assert!(
             BatchHandle::new(two.clone()).now_or_never().is_none(),
             "a run is delivered when the next one starts or at finish"
         );
         drop(deliveries); // finishes the run held
+        assert_eq!(
+            one.spent(),
+            ["k0", "k1", "k9"],
+            "keys kept for the batch's caller"
+        );
+        assert_eq!(two.spent(), ["k3", "k4"]);
         let subs = |slot| -> Vec<u64> {
             BatchHandle::new(slot)
                 .now_or_never()
@@ -116,7 +127,8 @@ mod tests {
                 .map(|r| r.unwrap().sub_sequence_number)
                 .collect()
         };
-        assert_eq!(subs(one), [1, 0]);
+        assert_eq!(subs(one.clone()), [1, 0]);
         assert_eq!(subs(two), [3, 4]);
+        assert!(one.spent().is_empty(), "freed where the batch was awaited");
     }
 }

@@ -227,15 +227,14 @@ impl Pending {
     ) {
         let attempts = Attempts::then(self.failures.take(), last);
         if let Some(done) = self.done.take() {
-            deliveries.send(
-                done,
-                Ok(PutResult {
-                    shard_id,
-                    sequence_number,
-                    sub_sequence_number,
-                    attempts,
-                }),
-            );
+            let result = PutResult {
+                shard_id,
+                sequence_number,
+                sub_sequence_number,
+                attempts,
+            };
+            let key = self.record.take_partition_key();
+            deliveries.send(done, Ok(result), key);
         }
     }
 

@@ -103,6 +103,19 @@ impl UserRecord {
         &self.partition_key
     }
 
+    /// Takes the partition key out, leaving the record with an empty one (no longer a valid
+    /// record): for a record that is done with, so that its key is freed elsewhere, for
+    /// instance on the thread that allocated it.
+    ///
+    /// ```
+    /// let mut r = kinesis_agg::UserRecord::new("customer-17", "x").unwrap();
+    /// assert_eq!(r.take_partition_key(), "customer-17");
+    /// assert_eq!(r.partition_key(), "");
+    /// ```
+    pub fn take_partition_key(&mut self) -> String {
+        std::mem::take(&mut self.partition_key)
+    }
+
     /// The explicit hash key, when one was given.
     pub fn explicit_hash_key(&self) -> Option<HashKey> {
         self.explicit_hash_key.as_deref().copied()
