@@ -167,10 +167,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .read()
         .map(|p| p.clone())
         .map_err(|_| "fault plan poisoned")?;
-    let Some(fault) = plan.decide(&op) else {
-        return state
-            .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-            .await;
+    let (req, body) = if plan.needs_body() {
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        (Request::from_parts(parts, full(bytes.clone())), Some(bytes))
+    } else {
+        (req.map(|b| b.map_err(BoxError::from).boxed()), None)
+    };
+    let Some(fault) = plan.decide(&op, body.as_deref()) else {
+        return state.forward(req).await;
     };
     state.faults.fetch_add(1, Ordering::Relaxed);
     match fault {
@@ -186,9 +191,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         }
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
-            state
-                .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-                .await
+            state.forward(req).await
         }
         Fault::FailEntries {
             fraction,
@@ -196,11 +199,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         } if op == "PutRecords" => {
             crate::entry_faults::fail_entries(&state, &plan, req, fraction, &error_code).await
         }
-        Fault::FailEntries { .. } => {
-            state
-                .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-                .await
-        }
+        Fault::FailEntries { .. } => state.forward(req).await,
     }
 }
 
@@ -220,11 +219,9 @@ impl State {
     /// Sends `req` upstream and reads the whole response.
     pub(crate) async fn forward_buffered(
         &self,
-        req: Request<Incoming>,
+        req: Request<Body>,
     ) -> Result<(http::response::Parts, Bytes), BoxError> {
-        let response = self
-            .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-            .await?;
+        let response = self.forward(req).await?;
         let (parts, body) = response.into_parts();
         Ok((parts, body.collect().await?.to_bytes()))
     }

@@ -214,3 +214,30 @@ async fn dynamodb_faults() {
     proxy.clear();
     db.list_tables().send().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_rules_hit_one_shard_and_spare_the_others() {
+    let (_aws, proxy, client) = setup().await;
+    proxy.set_rules(vec![
+        Rule::new(Fault::Error {
+            status: 400,
+            error_type: "ResourceNotFoundException".into(),
+        })
+        .on("GetShardIterator")
+        .when_body_contains("shardId-000000000001"),
+    ]);
+    let iterator = |shard: &'static str| {
+        client
+            .get_shard_iterator()
+            .stream_name("s")
+            .shard_id(shard)
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+    };
+    let err = iterator("shardId-000000000001").await.unwrap_err();
+    assert!(err.into_service_error().is_resource_not_found_exception());
+    // The other shard, and the same body on another operation, pass untouched.
+    iterator("shardId-000000000000").await.unwrap();
+    client.list_shards().stream_name("s").send().await.unwrap();
+    assert_eq!(proxy.faults_injected(), 1);
+}
