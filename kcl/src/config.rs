@@ -68,6 +68,16 @@ pub enum ConfigError {
     /// `list_shards_page_size` above the ListShards limit.
     #[error("list_shards_page_size {0} is outside 1..=10000")]
     ListShardsPageSize(u32),
+    /// A lease call may not take as long as the renewal interval.
+    #[error(
+        "lease_request_timeout {timeout:?} must be shorter than lease_renewal_interval {renew:?}"
+    )]
+    LeaseRequestTimeout {
+        /// The lease call timeout.
+        timeout: Duration,
+        /// The renewal interval.
+        renew: Duration,
+    },
 }
 
 /// The worker configuration. Field names follow the KCL's (`failoverTimeMillis` is
@@ -130,8 +140,14 @@ pub struct Config {
     pub max_pending_bytes: usize,
     /// Prefetch bound: fetched user records not yet processed. Default 30,000.
     pub max_pending_records: usize,
-    /// Longest wait for one Kinesis or DynamoDB call. Default 10 s.
+    /// Longest wait for one Kinesis call, and for one table-wide DynamoDB call (a scan
+    /// page, a lease creation or deletion). Default 10 s.
     pub request_timeout: Duration,
+    /// Longest wait for one write to a held lease (renew, take, checkpoint, release), and
+    /// for the read that settles a write of unknown outcome. Must be shorter than the
+    /// renewal interval. Default `None`: half the renewal interval, at most
+    /// `request_timeout`.
+    pub lease_request_timeout: Option<Duration>,
     /// How records are fetched. Default polling.
     pub retrieval_mode: RetrievalMode,
     /// `MaxResults` of each ListShards page (shard sync follows `NextToken` through all
@@ -163,6 +179,7 @@ impl Config {
             max_pending_bytes: 8 << 20,
             max_pending_records: 30_000,
             request_timeout: Duration::from_secs(10),
+            lease_request_timeout: None,
             retrieval_mode: RetrievalMode::Polling,
             list_shards_page_size: None,
         }
@@ -173,6 +190,21 @@ impl Config {
         self.failover_time = failover;
         self.lease_renewal_interval = failover / 3;
         self
+    }
+
+    /// The timeout of one write to a held lease: `lease_request_timeout`, or half the
+    /// renewal interval (at most `request_timeout`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A lease write never outlasts a renewal interval.
+    /// let c = kcl::Config::new("app", kcl::StreamId::Name("s".into()));
+    /// assert!(c.lease_attempt_timeout() < c.lease_renewal_interval);
+    /// assert_eq!(c.lease_attempt_timeout(), c.lease_renewal_interval / 2);
+    /// ```
+    pub fn lease_attempt_timeout(&self) -> Duration {
+        self.lease_request_timeout
+            .unwrap_or_else(|| (self.lease_renewal_interval / 2).min(self.request_timeout))
     }
 
     /// Checks every field.
@@ -241,6 +273,16 @@ impl Config {
             return Err(ConfigError::RenewalNotShorterThanFailover {
                 renew: self.lease_renewal_interval,
                 failover: self.failover_time,
+            });
+        }
+        let lease_timeout = self.lease_attempt_timeout();
+        if lease_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("lease_request_timeout"));
+        }
+        if lease_timeout >= self.lease_renewal_interval {
+            return Err(ConfigError::LeaseRequestTimeout {
+                timeout: lease_timeout,
+                renew: self.lease_renewal_interval,
             });
         }
         Ok(())
@@ -314,5 +356,20 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         let c = config().with_failover_time(Duration::from_secs(3));
         assert_eq!(c.lease_renewal_interval, Duration::from_secs(1));
+        assert_eq!(c.lease_attempt_timeout(), Duration::from_millis(500));
+        let mut c = config();
+        c.lease_request_timeout = Some(c.lease_renewal_interval);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::LeaseRequestTimeout { .. })
+        ));
+        c.lease_request_timeout = Some(Duration::ZERO);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("lease_request_timeout"))
+        );
+        let mut c = config();
+        c.request_timeout = Duration::from_millis(300);
+        assert_eq!(c.lease_attempt_timeout(), Duration::from_millis(300));
     }
 }

@@ -48,6 +48,7 @@
 mod backoff;
 mod checkpoint;
 mod config;
+mod error_class;
 pub mod lease;
 mod position;
 mod processor;

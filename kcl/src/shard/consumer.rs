@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::state::{ConsumerEvent, ConsumerState, ShutdownReason, transition};
 use super::{ConsumerError, shard_end};
-use crate::lease::{HeldLease, HeldLeases, Lease, LostReason};
+use crate::lease::{HeldLease, HeldLeases, Lease, LostReason, ValidityWatch};
 use crate::retrieval::{Batch, RecordSource, Retriever, ShardSpec};
 use crate::worker::Stats;
 use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
@@ -37,7 +38,8 @@ struct Consumer<P> {
     ctx: ConsumerContext,
     processor: P,
     checkpointer: Checkpointer,
-    lost: watch::Receiver<Option<LostReason>>,
+    /// The lease's validity: checked before each delivery, waited on as the watchdog.
+    validity: ValidityWatch,
     source: Option<Box<dyn RecordSource>>,
     children: Option<Vec<crate::lease::sync_plan::ShardInfo>>,
     error: Option<ConsumerError>,
@@ -51,12 +53,12 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
         ctx.leases.clone(),
         ctx.lease.checkpoint.clone(),
     );
-    let lost = ctx.held.lost_signal();
+    let validity = ctx.held.validity.watch();
     let mut consumer = Consumer {
         ctx,
         processor,
         checkpointer,
-        lost,
+        validity,
         source: None,
         children: None,
         error: None,
@@ -67,7 +69,11 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
             ConsumerState::WaitingOnParents => consumer.wait_for_parents().await,
             ConsumerState::Initializing => consumer.initialize().await,
             ConsumerState::Processing => consumer.process().await,
-            ConsumerState::ShuttingDown(reason) => consumer.shut_down(reason).await,
+            ConsumerState::ShuttingDown(reason) => match consumer.pending_shutdown() {
+                // A stronger reason came before the shutdown work ran: it decides.
+                Some(stronger) if stronger > reason => ConsumerEvent::Shutdown(stronger),
+                _ => consumer.shut_down(reason).await,
+            },
             ConsumerState::Done(reason) => {
                 return ConsumerOutcome {
                     reason,
@@ -84,9 +90,11 @@ impl<P: ShardProcessor> Consumer<P> {
         &self.ctx.lease.key
     }
 
-    /// A shutdown already signalled, strongest reason first.
+    /// A shutdown already signalled, strongest reason first. A lease past its validity
+    /// deadline is lost from here on.
     fn pending_shutdown(&self) -> Option<ShutdownReason> {
-        if self.lost.borrow().is_some() {
+        if let Err(reason) = self.ctx.held.validity.check(Instant::now()) {
+            self.lost(reason);
             Some(ShutdownReason::LeaseLost)
         } else if *self.ctx.shutdown.borrow() {
             Some(ShutdownReason::Requested)
@@ -95,13 +103,21 @@ impl<P: ShardProcessor> Consumer<P> {
         }
     }
 
-    /// Waits for a shutdown signal; never returns otherwise.
+    /// Drops the lease from the worker's registry (a no-op when it already was).
+    fn lost(&self, reason: LostReason) {
+        let held = &self.ctx.held;
+        self.ctx.leases.lose(&held.key, held.token, reason);
+    }
+
+    /// Waits for a shutdown signal, the lease's watchdog included; never returns otherwise.
     async fn shutdown_signal(&mut self) -> ShutdownReason {
-        let (lost, shutdown) = (&mut self.lost, &mut self.ctx.shutdown);
-        tokio::select! {
-            _ = lost.wait_for(Option::is_some) => ShutdownReason::LeaseLost,
-            _ = shutdown.wait_for(|s| *s) => ShutdownReason::Requested,
-        }
+        let (validity, shutdown) = (&mut self.validity, &mut self.ctx.shutdown);
+        let lost = tokio::select! {
+            reason = validity.invalid() => reason,
+            _ = shutdown.wait_for(|s| *s) => return ShutdownReason::Requested,
+        };
+        self.lost(lost);
+        ShutdownReason::LeaseLost
     }
 
     async fn wait_for_parents(&mut self) -> ConsumerEvent {
@@ -170,6 +186,9 @@ impl<P: ShardProcessor> Consumer<P> {
     }
 
     async fn deliver(&mut self, batch: Batch) -> ConsumerEvent {
+        if let Some(r) = self.pending_shutdown() {
+            return ConsumerEvent::Shutdown(r);
+        }
         if let Some(last) = batch.records.last() {
             self.checkpointer.delivered(last.position());
             let count = batch.records.len() as u64;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 pub(crate) use stats::Stats;
 pub use stats::WorkerStatus;
 
-use crate::lease::{HeldLeases, LeaseStore, LeaseStoreError};
+use crate::lease::{HeldLeases, LeaseStore, LeaseStoreError, StoreTimeouts};
 use crate::retrieval::{PollingSettings, RetrievalError, Retriever, StreamClient};
 use crate::{Config, ConfigError, InitialPosition, ShardProcessorFactory};
 
@@ -121,7 +121,11 @@ impl<F: ShardProcessorFactory> Worker<F> {
         factory: F,
     ) -> Result<Worker<F>, ConfigError> {
         config.validate()?;
-        let store = LeaseStore::new(dynamodb, &config.application_name, config.request_timeout);
+        let timeouts = StoreTimeouts {
+            lease: config.lease_attempt_timeout(),
+            table: config.request_timeout,
+        };
+        let store = LeaseStore::new(&dynamodb, &config.application_name, timeouts);
         let leases = Arc::new(HeldLeases::new(
             store,
             config.worker_identifier.clone(),
