@@ -33,8 +33,9 @@ pub(crate) async fn sync_shards(
     let leases = store.list(true).await?;
     let filter = leases.is_empty().then_some(initial);
     let shards = stream.list_shards(filter).await?;
+    let present = leases.iter().map(|l| l.key.as_str()).collect();
     let mut created = 0;
-    for lease in sync_plan::plan(&shards, &leases, initial) {
+    for lease in sync_plan::plan(&shards, &present, initial) {
         if store.create_if_absent(&lease).await? {
             tracing::info!(lease = %lease.key, checkpoint = %lease.checkpoint, "created a lease");
             created += 1;
@@ -47,7 +48,7 @@ pub(crate) async fn sync_shards(
 pub(crate) async fn clean_up(store: &LeaseStore) -> Result<usize, SyncError> {
     let leases = store.list(true).await?;
     let mut deleted = 0;
-    for (key, counter) in sync_plan::finished_to_delete(&leases) {
+    for (key, counter) in sync_plan::finished_to_delete(&leases, &[]) {
         match store.delete_finished(&key, counter).await {
             Ok(()) => {
                 tracing::info!(lease = %key, "deleted a finished lease");
