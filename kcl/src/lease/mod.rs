@@ -9,6 +9,7 @@ mod fenced;
 mod held;
 mod model;
 mod renewer;
+mod scan;
 mod store;
 pub(crate) mod sync_plan;
 pub(crate) mod taker;

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{
 };
 use bytes::Bytes;
 
-use super::codec::{self, attr, n, s};
+use super::codec::{self, ItemKind, attr, n, s};
+use super::scan::{ScanReport, TableScan};
 use super::{Lease, LeaseStoreError};
 use crate::Position;
 
@@ -20,6 +21,7 @@ pub(crate) struct LeaseStore {
     client: Client,
     table: String,
     timeouts: StoreTimeouts,
+    report: ScanReport,
 }
 
 /// How long one lease table call may take.
@@ -51,6 +53,7 @@ impl LeaseStore {
             client: Client::from_conf(config),
             table: table.into(),
             timeouts,
+            report: ScanReport::default(),
         }
     }
 
@@ -130,10 +133,10 @@ impl LeaseStore {
         }
     }
 
-    /// Every lease (paginated Scan). Items of other entity kinds are skipped; items that
-    /// are not readable leases are skipped with a warning.
-    pub(crate) async fn list(&self, consistent: bool) -> Result<Vec<Lease>> {
-        let mut leases = Vec::new();
+    /// Every lease of this stream (paginated Scan), and the keys of lease items that
+    /// cannot be read; items that are not ours are left out.
+    pub(crate) async fn list(&self, consistent: bool) -> Result<TableScan> {
+        let mut scan = TableScan::default();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
@@ -148,20 +151,13 @@ impl LeaseStore {
                         .send(),
                 )
                 .await?;
-            for item in page.items() {
-                if !codec::is_lease_item(item) {
-                    continue;
-                }
-                match codec::decode(item) {
-                    Ok(lease) => leases.push(lease),
-                    Err(e) => {
-                        tracing::warn!(table = %self.table, error = %e, "skipping an unreadable lease item")
-                    }
-                }
-            }
+            self.report.add_page(&self.table, page.items(), &mut scan);
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(leases),
+                _ => {
+                    self.report.finish(&self.table, &scan);
+                    return Ok(scan);
+                }
             }
         }
     }
@@ -180,16 +176,13 @@ impl LeaseStore {
                     .send(),
             )
             .await?;
-        match out.item() {
-            Some(item) if codec::is_lease_item(item) => {
-                codec::decode(item)
-                    .map(Some)
-                    .map_err(|source| LeaseStoreError::Decode {
-                        key: key.to_owned(),
-                        source,
-                    })
-            }
-            _ => Ok(None),
+        match out.item().map(codec::classify) {
+            Some(ItemKind::Lease(lease)) => Ok(Some(lease)),
+            Some(ItemKind::Unreadable { error, .. }) => Err(LeaseStoreError::Decode {
+                key: key.to_owned(),
+                source: error,
+            }),
+            Some(ItemKind::NotOurs) | None => Ok(None),
         }
     }
 

@@ -126,21 +126,22 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
     /// One taker pass: scan, decide, take. Nothing is taken once a shutdown was asked for
     /// (a lease taken only to be released would have cost its owner a replay).
     async fn take_round(&mut self, control: &watch::Receiver<Control>) {
-        let leases = match self.w.leases.store().list(false).await {
-            Ok(l) => l,
+        let scan = match self.w.leases.store().list(false).await {
+            Ok(scan) => scan,
             Err(e) => {
                 tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
                 return;
             }
         };
         let now = Instant::now();
-        self.tracker.observe(&leases, now);
+        self.tracker.observe(&scan.leases, now);
         self.cooldown.retain(|_, t| *t > now);
         let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
         let busy = self.running_keys();
         let cfg = &self.w.config;
         let input = TakerInput {
-            leases: &leases,
+            leases: &scan.leases,
+            unreadable: scan.unreadable.len(),
             tracker: &self.tracker,
             me: &cfg.worker_identifier,
             held: &held,
