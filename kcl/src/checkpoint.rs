@@ -170,6 +170,11 @@ impl Checkpointer {
         &self.inner.shard_id
     }
 
+    /// The acquisition of the lease this checkpointer writes to.
+    pub(crate) fn token(&self) -> ConcurrencyToken {
+        self.inner.token
+    }
+
     /// The last checkpoint written (or the lease's checkpoint when none was yet).
     pub fn last_checkpoint(&self) -> Position {
         self.range().last_checkpoint.clone()

@@ -188,6 +188,16 @@ impl HeldLeases {
         result
     }
 
+    /// Deletes a held lease whose checkpoint is `SHARD_END` (fenced on the counter held)
+    /// and drops it.
+    pub(crate) async fn delete_finished(&self, held: &HeldLease) -> Result<(), LeaseStoreError> {
+        let fence = held.fence.lock().await;
+        self.store.delete_finished(&held.key, fence.counter).await?;
+        drop(fence);
+        self.forget(&held.key, held.token);
+        Ok(())
+    }
+
     /// Releases every held lease.
     pub(crate) async fn release_all(&self) {
         let leases = self.snapshot();

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::budget::{Budget, Limits};
 use super::convert::Converter;
 use super::kinesis::{IteratorStart, StreamClient, child_info};
-use super::{Batch, RecordSource, RetrievalError, ShardSpec};
+use super::{Batch, RecordSource, RetrievalError, ShardEnding, ShardSpec};
 use crate::SequenceNumber;
 
 /// Settings of the polling loop.
@@ -110,6 +110,7 @@ impl Fetcher {
                         .map_or_else(|| self.start.clone(), IteratorStart::AfterSequence);
                     match self.client.shard_iterator(&self.shard.id, &start).await {
                         Ok(it) => it,
+                        Err(RetrievalError::NotFound { .. }) => return self.end_gone().await,
                         Err(e) => {
                             failures = self.back_off(e, failures).await?;
                             continue;
@@ -127,6 +128,7 @@ impl Fetcher {
                     tracing::info!(shard = %self.shard.id, "shard iterator expired; getting a new one");
                     continue;
                 }
+                Err(RetrievalError::NotFound { .. }) => return self.end_gone().await,
                 Err(e) => {
                     failures = self.back_off(e, failures).await?;
                     iterator = Some(it);
@@ -145,8 +147,11 @@ impl Fetcher {
                 last_sequence = converted.last_sequence.clone();
             }
             let end = out.next_shard_iterator.is_none();
-            let children = match end {
-                true => Some(self.children(out.child_shards.unwrap_or_default()).await?),
+            let ending = match end {
+                true => Some(ShardEnding {
+                    children: self.children(out.child_shards.unwrap_or_default()).await?,
+                    gone: false,
+                }),
                 false => None,
             };
             if !converted.records.is_empty() || end {
@@ -155,7 +160,7 @@ impl Fetcher {
                     records: converted.records,
                     millis_behind_latest,
                     bytes: converted.bytes,
-                    children,
+                    end: ending,
                 };
                 if self.tx.send(Ok(batch)).await.is_err() || end {
                     return Ok(());
@@ -166,6 +171,29 @@ impl Fetcher {
                 tokio::time::sleep(self.settings.idle_time_between_reads).await;
             }
         }
+    }
+
+    /// The shard no longer exists: it ends here, with the children ListShards still lists
+    /// for it (none when the stream itself is gone).
+    async fn end_gone(&mut self) -> Result<(), RetrievalError> {
+        tracing::warn!(shard = %self.shard.id, "the shard no longer exists; ending it");
+        let children = match self.children(Vec::new()).await {
+            Ok(children) => children,
+            Err(RetrievalError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let batch = Batch {
+            records: Vec::new(),
+            millis_behind_latest: None,
+            bytes: 0,
+            end: Some(ShardEnding {
+                children,
+                gone: true,
+            }),
+        };
+        self.budget.add(0, 0);
+        let _ = self.tx.send(Ok(batch)).await;
+        Ok(())
     }
 
     /// Sleeps before retrying a retryable failure; gives up on the others.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::state::{ConsumerEvent, ConsumerState, ShutdownReason, transition};
 use super::{ConsumerError, shard_end};
 use crate::lease::{HeldLease, HeldLeases, Lease, LostReason, ValidityWatch};
-use crate::retrieval::{Batch, RecordSource, Retriever, ShardSpec};
+use crate::retrieval::{Batch, RecordSource, Retriever, ShardEnding, ShardSpec};
 use crate::worker::Stats;
 use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
 
@@ -41,7 +41,8 @@ struct Consumer<P> {
     /// The lease's validity: checked before each delivery, waited on as the watchdog.
     validity: ValidityWatch,
     source: Option<Box<dyn RecordSource>>,
-    children: Option<Vec<crate::lease::sync_plan::ShardInfo>>,
+    /// Set once the shard has no more records.
+    ending: Option<ShardEnding>,
     error: Option<ConsumerError>,
 }
 
@@ -60,7 +61,7 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
         checkpointer,
         validity,
         source: None,
-        children: None,
+        ending: None,
         error: None,
     };
     let mut state = ConsumerState::WaitingOnParents;
@@ -162,7 +163,7 @@ impl<P: ShardProcessor> Consumer<P> {
         }
         let Some(mut source) = self.source.take() else {
             // The lease was already at SHARD_END: only the shard end work is left.
-            self.children = Some(Vec::new());
+            self.ending = Some(ShardEnding::default());
             return ConsumerEvent::ShardEndReached;
         };
         let next = tokio::select! {
@@ -202,9 +203,9 @@ impl<P: ShardProcessor> Consumer<P> {
                 .await;
             self.ctx.stats.delivered(count, bytes as u64);
         }
-        match batch.children {
-            Some(children) => {
-                self.children = Some(children);
+        match batch.end {
+            Some(ending) => {
+                self.ending = Some(ending);
                 ConsumerEvent::ShardEndReached
             }
             None => ConsumerEvent::BatchDelivered,
@@ -221,13 +222,13 @@ impl<P: ShardProcessor> Consumer<P> {
                     .await;
             }
             ShutdownReason::ShardEnd => {
-                let children = self.children.take().unwrap_or_default();
+                let ending = self.ending.take().unwrap_or_default();
                 let lease = self.ctx.lease.clone();
                 let leases = self.ctx.leases.clone();
                 if let Err(e) = shard_end::finish(
                     &leases,
                     &lease,
-                    &children,
+                    &ending,
                     &self.checkpointer,
                     &mut self.processor,
                 )
