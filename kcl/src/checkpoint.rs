@@ -197,6 +197,22 @@ impl Checkpointer {
         }
     }
 
+    /// Whether the checkpoint covers every record of the ended shard (so `SHARD_END` may be
+    /// written without covering anything the processor has not checkpointed).
+    pub(crate) fn end_covered(&self) -> bool {
+        let range = self.range();
+        range.last_checkpoint == Position::ShardEnd
+            || range.last_record_at_end.as_ref() == Some(&range.last_checkpoint)
+    }
+
+    /// Whether the lease this checkpointer writes to is still held and valid.
+    pub(crate) fn lease_valid(&self) -> bool {
+        self.inner
+            .leases
+            .get(&self.inner.shard_id, self.inner.token)
+            .is_some_and(|held| held.validity.check(tokio::time::Instant::now()).is_ok())
+    }
+
     pub(crate) fn shard_ended(&self) {
         let mut range = self.range();
         range.last_record_at_end = Some(range.last_delivered.clone());
