@@ -131,8 +131,9 @@ pub struct Config {
     pub lease_cleanup_interval: Duration,
     /// `maxRecords` per GetRecords call. Default 10,000 (the API's maximum).
     pub max_records: u32,
-    /// `idleTimeBetweenReadsInMillis`: pause after a GetRecords call that returned
-    /// nothing. Default 1.5 s.
+    /// `idleTimeBetweenReadsInMillis`: the least time between the starts of two GetRecords
+    /// calls of one shard, as in the KCL 2.x: every call is paced, so a consumer catching
+    /// up takes no more than its share of the shard's 5 calls per second. Default 1.5 s.
     pub idle_time_between_reads: Duration,
     /// Prefetch bound: fetched batches not yet processed. Default 3.
     pub max_pending_batches: usize,
@@ -140,6 +141,10 @@ pub struct Config {
     pub max_pending_bytes: usize,
     /// Prefetch bound: fetched user records not yet processed. Default 30,000.
     pub max_pending_records: usize,
+    /// Prefetch bound over every shard of the worker: fetched record bytes not yet
+    /// processed. A shard does not fetch while the worker is at it (each shard may overshoot
+    /// by one GetRecords response). Default 128 MiB.
+    pub max_prefetch_bytes: usize,
     /// Longest wait for one Kinesis call, and for one table-wide DynamoDB call (a scan
     /// page, a lease creation or deletion). Default 10 s.
     pub request_timeout: Duration,
@@ -178,6 +183,7 @@ impl Config {
             max_pending_batches: 3,
             max_pending_bytes: 8 << 20,
             max_pending_records: 30_000,
+            max_prefetch_bytes: 128 << 20,
             request_timeout: Duration::from_secs(10),
             lease_request_timeout: None,
             retrieval_mode: RetrievalMode::Polling,
@@ -235,6 +241,7 @@ impl Config {
             ("max_pending_batches", self.max_pending_batches),
             ("max_pending_records", self.max_pending_records),
             ("max_pending_bytes", self.max_pending_bytes),
+            ("max_prefetch_bytes", self.max_prefetch_bytes),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(name));

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 use kinesis_agg::HashRange;
 
+pub(crate) use budget::WorkerPrefetch;
 pub use error::RetrievalError;
 pub(crate) use kinesis::{IteratorStart, StreamClient};
 pub(crate) use polling::{PollingSettings, PollingSource};

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::budget::{Budget, Limits};
+use super::budget::{Budget, Limits, WorkerPrefetch};
 use super::convert::Converter;
 use super::kinesis::{IteratorStart, StreamClient, child_info};
 use super::{Batch, RecordSource, RetrievalError, ShardEnding, ShardSpec};
@@ -19,8 +19,11 @@ use crate::SequenceNumber;
 #[derive(Clone, Debug)]
 pub(crate) struct PollingSettings {
     pub(crate) max_records: u32,
+    /// The least time between the starts of two GetRecords calls of one shard.
     pub(crate) idle_time_between_reads: Duration,
     pub(crate) limits: Limits,
+    /// The worker-wide bound on prefetched bytes.
+    pub(crate) worker: Arc<WorkerPrefetch>,
 }
 
 /// The consumer side of a shard's prefetch queue.
@@ -45,7 +48,7 @@ impl PollingSource {
         skip: Option<(SequenceNumber, u64)>,
         settings: PollingSettings,
     ) -> PollingSource {
-        let budget = Arc::new(Budget::new(settings.limits));
+        let budget = Arc::new(Budget::new(settings.limits, settings.worker.clone()));
         let (tx, rx) = mpsc::channel(settings.limits.batches + 1);
         let fetcher = Fetcher {
             client,
@@ -100,6 +103,7 @@ impl Fetcher {
         let mut last_sequence: Option<SequenceNumber> = None;
         let mut iterator: Option<String> = None;
         let mut failures = 0;
+        let mut last_call: Option<tokio::time::Instant> = None;
         loop {
             self.budget.wait_for_room().await;
             let it = match iterator.take() {
@@ -118,6 +122,12 @@ impl Fetcher {
                     }
                 }
             };
+            // Every call is paced, not only the empty ones: a consumer catching up takes no
+            // more than its share of the shard's 5 calls per second.
+            if let Some(last) = last_call {
+                tokio::time::sleep_until(last + self.settings.idle_time_between_reads).await;
+            }
+            last_call = Some(tokio::time::Instant::now());
             let out = match self
                 .client
                 .get_records(&it, self.settings.max_records)
@@ -126,6 +136,9 @@ impl Fetcher {
                 Ok(out) => out,
                 Err(RetrievalError::ExpiredIterator { .. }) => {
                     tracing::info!(shard = %self.shard.id, "shard iterator expired; getting a new one");
+                    // The fresh iterator is used at once: waiting out the pace again could
+                    // let it expire too.
+                    last_call = None;
                     continue;
                 }
                 Err(RetrievalError::NotFound { .. }) => return self.end_gone().await,
@@ -136,7 +149,6 @@ impl Fetcher {
                 }
             };
             failures = 0;
-            let fetched = out.records.len();
             let millis_behind_latest = out.millis_behind_latest;
             if let Some(m) = millis_behind_latest {
                 metrics::gauge!("MillisBehindLatest", "shard" => self.shard.id.clone())
@@ -167,9 +179,6 @@ impl Fetcher {
                 }
             }
             iterator = out.next_shard_iterator;
-            if fetched == 0 {
-                tokio::time::sleep(self.settings.idle_time_between_reads).await;
-            }
         }
     }
 

@@ -14,7 +14,7 @@ pub(crate) use stats::Stats;
 pub use stats::WorkerStatus;
 
 use crate::lease::{HeldLeases, LeaseStore, LeaseStoreError, StoreTimeouts};
-use crate::retrieval::{PollingSettings, RetrievalError, Retriever, StreamClient};
+use crate::retrieval::{PollingSettings, RetrievalError, Retriever, StreamClient, WorkerPrefetch};
 use crate::{Config, ConfigError, InitialPosition, ShardProcessorFactory};
 
 /// A worker could not run.
@@ -55,6 +55,8 @@ pub(crate) enum Control {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
+    /// Bytes prefetched over every shard.
+    pub(crate) prefetch: Arc<WorkerPrefetch>,
     pub(crate) control: watch::Sender<Control>,
     pub(crate) finished: watch::Sender<bool>,
 }
@@ -131,6 +133,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
             config.worker_identifier.clone(),
             config.failover_time,
         ));
+        let prefetch = Arc::new(WorkerPrefetch::new(config.max_prefetch_bytes));
         let stream = StreamClient::new(kinesis, config.stream.clone(), config.request_timeout)
             .with_page_size(config.list_shards_page_size);
         let retriever = Retriever {
@@ -140,6 +143,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
                 max_records: config.max_records,
                 idle_time_between_reads: config.idle_time_between_reads,
                 limits: crate::retrieval::budget_limits(&config),
+                worker: prefetch.clone(),
             },
             timestamp: match config.initial_position {
                 InitialPosition::AtTimestamp(t) => Some(t),
@@ -148,6 +152,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
         };
         let shared = Arc::new(Shared {
             stats: Arc::new(Stats::new(&config.worker_identifier)),
+            prefetch,
             control: watch::channel(Control::Run).0,
             finished: watch::channel(false).0,
         });
@@ -232,6 +237,7 @@ impl WorkerHandle {
             self.leases
                 .lost_total
                 .load(std::sync::atomic::Ordering::Relaxed),
+            self.shared.prefetch.bytes() as u64,
         )
     }
 
