@@ -1,0 +1,102 @@
+//! Running every checker over a run's facts, and telling what was found.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use testkit::Outcome;
+
+use super::facts::Facts;
+use super::scenario::Scenario;
+use super::{check_checkpoints, check_delivery, check_liveness, check_owners};
+
+/// A broken promise, with the events that show it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub checker: &'static str,
+    pub what: String,
+    pub events: Vec<String>,
+}
+
+/// Every checker over `f`.
+pub fn check_all(f: &Facts) -> Vec<Violation> {
+    let mut v = check_delivery::every_record_delivered(&f.produced, &f.stored, &f.deliveries);
+    v.extend(check_delivery::per_key_order(&f.produced, &f.deliveries, f.t0));
+    v.extend(check_checkpoints::never_backwards(&f.writes, &f.final_leases, f.t0));
+    v.extend(check_checkpoints::only_delivered(&f.writes, &f.deliveries, &f.stored, f.t0));
+    v.extend(check_owners::one_owner_at_a_time(&f.writes, &f.deliveries, f.failover, f.t0));
+    v.extend(check_liveness::no_lease_left_unprocessed(&f.produced, &f.deliveries, &f.leases_at_end, &f.live));
+    v
+}
+
+/// Harness sanity: the stream holds exactly what the producer acknowledged.
+pub fn harness_errors(f: &Facts) -> Vec<String> {
+    let produced: std::collections::BTreeSet<_> = f.produced.iter().map(|p| p.id).collect();
+    let stored: std::collections::BTreeSet<_> = f.stored.iter().map(|s| s.id).collect();
+    let mut out = Vec::new();
+    if produced != stored {
+        out.push(format!(
+            "the stream holds {} records, the producer acknowledged {} ({} not in the stream)",
+            stored.len(),
+            produced.len(),
+            produced.difference(&stored).count()
+        ));
+    }
+    out
+}
+
+/// One line of what the run did: records, deliveries, faults by kind, lease writes.
+pub fn summary(f: &Facts) -> String {
+    let records: usize = f.deliveries.iter().map(|d| d.records.len()).sum();
+    let mut faults: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &f.proxy_events {
+        if let Some(fault) = &e.fault {
+            let kind = format!("{fault:?}");
+            let kind = kind.split(['{', '(']).next().unwrap_or_default().trim().to_owned();
+            let side = if e.proxy.ends_with("kinesis") { "kinesis" } else { "dynamodb" };
+            *faults.entry(format!("{side}:{kind}")).or_default() += 1;
+        }
+    }
+    let unseen = f
+        .proxy_events
+        .iter()
+        .filter(|e| e.upstream_status == Some(200) && !matches!(e.outcome, Outcome::Status { status: 200, .. }))
+        .count();
+    let applied = f.writes.iter().filter(|w| w.applied).count();
+    format!(
+        "{} produced, {records} delivered in {} batches, {} shards read back, {applied} lease writes applied \
+         ({unseen} requests applied but not answered 200), faults {faults:?}",
+        f.produced.len(),
+        f.deliveries.len(),
+        f.stored.iter().map(|s| &s.shard).collect::<std::collections::BTreeSet<_>>().len(),
+    )
+}
+
+/// The failure report: the seed (to replay), the scenario, what the run did, the
+/// violations with their events.
+pub fn failure(s: &Scenario, f: &Facts, violations: &[Violation], harness: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n=== seed {} FAILED: replay with KCL_SCHEDULE_SEED={} cargo test -p kcl --test schedule", s.seed, s.seed);
+    let _ = writeln!(out, "(the scenario is a function of the seed; timing is real, so a replay is close, not identical)");
+    let _ = write!(out, "{s}");
+    let _ = writeln!(out, "run: {}", summary(f));
+    for (t, what) in &f.journal {
+        let _ = writeln!(out, "  {:>6}  {what}", f.ms(*t));
+    }
+    for h in harness {
+        let _ = writeln!(out, "HARNESS: {h}");
+    }
+    let mut per_checker: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in violations {
+        let n = per_checker.entry(v.checker).or_default();
+        *n += 1;
+        if *n > 5 {
+            continue;
+        }
+        let _ = writeln!(out, "VIOLATION [{}] {}", v.checker, v.what);
+        for e in &v.events {
+            let _ = writeln!(out, "    {e}");
+        }
+    }
+    let _ = writeln!(out, "violations per checker: {per_checker:?}");
+    out
+}

@@ -1,0 +1,247 @@
+//! Runs a scenario on the embedded servers and collects what happened.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kcl::Position;
+use kcl::agg::{Deaggregated, Deaggregator};
+use testkit::{LocalAws, ProxyLog, streams};
+use tokio::sync::watch;
+
+use super::facts::{Facts, FinalLease, Incarnation, RecordId, Stored, lease_writes};
+use super::processor::DeliveryLog;
+use super::producer::{Production, produce};
+use super::reshard;
+use super::scenario::{Action, Scenario};
+use super::workers::{APP, Slot};
+
+/// Longest wait for everything to be delivered once the faults stopped.
+const SETTLE: Duration = Duration::from_secs(60);
+
+struct Run<'a> {
+    s: &'a Scenario,
+    aws: LocalAws,
+    stream: String,
+    deliveries: DeliveryLog,
+    slots: Vec<Slot>,
+    incarnations: Vec<Incarnation>,
+    journal: Vec<(Instant, String)>,
+    t0: Instant,
+}
+
+/// Runs `s` and returns the facts for the checkers.
+pub async fn run(s: &Scenario) -> Facts {
+    let aws = LocalAws::start().await.unwrap();
+    let stream = streams::name_for_this_run("schedule");
+    streams::create_stream(&aws.kinesis_client(), &stream, s.shards).await.unwrap();
+    let log = ProxyLog::default();
+    let mut slots = Vec::new();
+    for (i, policy) in s.workers.iter().enumerate() {
+        slots.push(Slot::new(&aws, &log, i, *policy).await);
+    }
+    let mut run = Run {
+        s,
+        aws,
+        stream,
+        deliveries: DeliveryLog::default(),
+        slots,
+        incarnations: Vec::new(),
+        journal: Vec::new(),
+        t0: Instant::now(),
+    };
+    for i in 0..run.slots.len() {
+        run.start(i, false).await;
+    }
+    let production = Production::default();
+    let (stop, stopped) = watch::channel(false);
+    let producer = tokio::spawn(produce(
+        run.aws.kinesis_client(),
+        run.stream.clone(),
+        s.aggregated,
+        s.seed,
+        production.clone(),
+        stopped,
+    ));
+    run.timeline().await;
+    let faults_stopped = run.heal().await;
+    production.after_faults.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.send_replace(true);
+    producer.await.unwrap();
+    let produced = production.produced.lock().unwrap().clone();
+    let wanted: BTreeSet<RecordId> = produced.iter().map(|p| p.id).collect();
+    let (leases_at_end, live) = run.settle(&wanted).await;
+    run.stop_all().await;
+    let final_leases = read_table(&run.aws.dynamodb_client()).await;
+    let stored = read_back(&run.aws.kinesis_client(), &run.stream).await;
+    Facts {
+        t0: run.t0,
+        failover: s.failover,
+        faults_stopped,
+        produced,
+        stored,
+        deliveries: run.deliveries.deliveries(),
+        writes: lease_writes(&log.events(), &run.incarnations),
+        leases_at_end,
+        live,
+        final_leases,
+        journal: run.journal,
+        proxy_events: log.events(),
+    }
+}
+
+impl Run<'_> {
+    fn note(&mut self, what: String) {
+        self.journal.push((Instant::now(), what));
+    }
+
+    async fn start(&mut self, slot: usize, new_id: bool) {
+        let (s, stream, deliveries) = (self.s, self.stream.clone(), self.deliveries.clone());
+        if let Some(inc) = self.slots[slot].start(s, &stream, &deliveries, new_id).await {
+            self.note(format!("start {} as {}", inc.proxy, inc.worker));
+            self.incarnations.push(inc);
+        }
+    }
+
+    /// The fault phase: every action at its time, each fault lifted when it lapses.
+    async fn timeline(&mut self) {
+        let mut steps: Vec<(Duration, Option<&Action>)> = Vec::new();
+        for e in &self.s.events {
+            steps.push((e.at, Some(&e.action)));
+            if let Action::Fault { lasting, .. } = e.action {
+                steps.push((e.at + lasting, None));
+            }
+        }
+        steps.sort_by_key(|(at, _)| *at);
+        for (at, action) in steps.into_iter().filter(|(at, _)| *at < self.s.fault_phase) {
+            tokio::time::sleep_until((self.t0 + at).into()).await;
+            match action {
+                Some(action) => self.act(action).await,
+                None => self.slots.iter_mut().for_each(|s| s.apply_rules(Instant::now())),
+            }
+        }
+        tokio::time::sleep_until((self.t0 + self.s.fault_phase).into()).await;
+    }
+
+    async fn act(&mut self, action: &Action) {
+        self.note(format!("{action:?}"));
+        let now = Instant::now();
+        match *action {
+            Action::Fault { slot, service, operation, percent, lasting } => {
+                let rule = service.rule(operation, percent);
+                let s = &mut self.slots[slot];
+                match service {
+                    super::scenario::Service::Dynamo(_) => s.dynamodb_rules.push((now + lasting, rule)),
+                    super::scenario::Service::Kinesis(_) => s.kinesis_rules.push((now + lasting, rule)),
+                }
+                s.apply_rules(now);
+            }
+            Action::Split(pick) => reshard::split(&self.aws.kinesis_client(), &self.stream, pick).await,
+            Action::Merge(pick) => reshard::merge(&self.aws.kinesis_client(), &self.stream, pick).await,
+            Action::Abort(slot) => self.slots[slot].abort(),
+            Action::Graceful(slot) => self.slots[slot].graceful(),
+            Action::Restart { slot, new_id } => self.start(slot, new_id).await,
+        }
+    }
+
+    /// Lifts every fault and starts every stopped worker; returns when the faults stopped.
+    async fn heal(&mut self) -> Instant {
+        self.slots.iter_mut().for_each(Slot::heal);
+        let stopped = Instant::now();
+        self.note("faults stop".into());
+        for i in 0..self.slots.len() {
+            self.start(i, false).await;
+        }
+        stopped
+    }
+
+    /// Waits until every record was delivered and every unfinished lease is held by a
+    /// live worker (or `SETTLE` passed); returns the table and the live workers then.
+    async fn settle(
+        &mut self,
+        wanted: &BTreeSet<RecordId>,
+    ) -> (Vec<FinalLease>, BTreeMap<String, BTreeSet<String>>) {
+        let deadline = Instant::now() + SETTLE;
+        let dynamodb = self.aws.dynamodb_client();
+        loop {
+            let leases = read_table(&dynamodb).await;
+            let live: BTreeMap<String, BTreeSet<String>> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.running.as_ref())
+                .filter(|r| !r.task.is_finished())
+                .map(|r| (r.id.clone(), r.handle.status().held_leases))
+                .collect();
+            let delivered: BTreeSet<RecordId> = self
+                .deliveries
+                .deliveries()
+                .iter()
+                .flat_map(|d| d.records.iter().map(|(_, id)| *id))
+                .collect();
+            let owned = leases.iter().filter(|l| l.checkpoint != Position::ShardEnd).all(|l| {
+                l.owner.as_ref().is_some_and(|o| live.get(o).is_some_and(|h| h.contains(&l.key)))
+            });
+            if (owned && wanted.is_subset(&delivered)) || Instant::now() > deadline {
+                self.note(format!("settled: all delivered {}, all owned {owned}", wanted.is_subset(&delivered)));
+                return (leases, live);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops every worker abruptly and lets in-flight requests end.
+    async fn stop_all(&mut self) {
+        for s in &mut self.slots {
+            s.abort();
+            if let Some(stopping) = s.stopping.take() {
+                stopping.abort();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every lease item, read consistently.
+pub async fn read_table(dynamodb: &aws_sdk_dynamodb::Client) -> Vec<FinalLease> {
+    let items = dynamodb.scan().table_name(APP).consistent_read(true).send().await;
+    let items = items.map(|o| o.items.unwrap_or_default()).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| {
+            let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let sub = item
+                .get("checkpointSubSequenceNumber")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Some(FinalLease {
+                key: s("leaseKey")?,
+                owner: s("leaseOwner"),
+                checkpoint: Position::from_table(&s("checkpoint")?, sub).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Every user record in the stream, de-aggregated, with its shard and position.
+async fn read_back(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Stored> {
+    let records = streams::read_stream(kinesis, stream).await.unwrap();
+    let deagg = Deaggregator::new();
+    let mut out = Vec::new();
+    for (shard, r) in records {
+        let seq = r.sequence_number().to_owned();
+        let mut push = |sub: u64, data: &[u8]| {
+            if let Some(id) = RecordId::parse(data) {
+                let position = Position::at(&seq, sub).unwrap();
+                out.push(Stored { shard: shard.clone(), position, id });
+            }
+        };
+        match deagg.deaggregate(bytes::Bytes::from(r.data.into_inner())) {
+            Deaggregated::Aggregated(a) | Deaggregated::Dropped(a) => {
+                a.records().for_each(|sub| push(sub.sub_sequence_number, &sub.data));
+            }
+            Deaggregated::NotAggregated(data) => push(0, &data),
+        }
+    }
+    out
+}
