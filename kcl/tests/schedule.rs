@@ -59,14 +59,25 @@ const CI: std::ops::Range<u64> = 100..124;
 /// Seeds named by the environment, if any.
 fn seeds_from_env() -> Option<Vec<u64>> {
     if let Ok(one) = std::env::var("KCL_SCHEDULE_SEED") {
-        return Some(vec![one.trim().parse().expect("KCL_SCHEDULE_SEED is a number")]);
+        return Some(vec![
+            one.trim().parse().expect("KCL_SCHEDULE_SEED is a number"),
+        ]);
     }
     let many = std::env::var("KCL_SCHEDULE_SEEDS").ok()?;
     let many = many.trim();
     if many.contains(',') {
-        return Some(many.split(',').map(|s| s.trim().parse().expect("a seed list")).collect());
+        return Some(
+            many.split(',')
+                .map(|s| s.trim().parse().expect("a seed list"))
+                .collect(),
+        );
     }
-    Some((0..many.parse().expect("KCL_SCHEDULE_SEEDS is a count or a list")).collect())
+    Some(
+        (0..many
+            .parse()
+            .expect("KCL_SCHEDULE_SEEDS is a count or a list"))
+            .collect(),
+    )
 }
 
 /// Runs one seed: `Err(report)` when a checker found a violation.
@@ -81,6 +92,11 @@ async fn run_seed(seed: u64) -> Result<(), String> {
     }
     let text = report::failure(&s, &facts, &violations, &harness);
     println!("{text}");
+    if let Ok(dir) = std::env::var("KCL_SCHEDULE_DUMP") {
+        let path = std::path::Path::new(&dir).join(format!("seed-{seed}.txt"));
+        std::fs::write(&path, report::dump(&facts)).unwrap();
+        println!("every event of seed {seed}: {}", path.display());
+    }
     Err(text)
 }
 
@@ -91,8 +107,15 @@ async fn run_seeds(seeds: Vec<u64>, parallel: usize) {
         .buffer_unordered(parallel)
         .collect()
         .await;
-    let failed: Vec<u64> = results.iter().filter(|(_, r)| r.is_err()).map(|(s, _)| *s).collect();
-    assert!(failed.is_empty(), "failing seeds {failed:?} (reports above)");
+    let failed: Vec<u64> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failing seeds {failed:?} (reports above)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

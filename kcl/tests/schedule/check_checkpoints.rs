@@ -26,7 +26,11 @@ pub fn history(writes: &[LeaseWrite]) -> BTreeMap<&str, Vec<(&LeaseWrite, &Posit
 /// Checkpoints in the table never move backwards: per lease key, each applied write
 /// (a lease created again included) sets a position at or after the one before, and the
 /// item left in the table is at or after the last one written.
-pub fn never_backwards(writes: &[LeaseWrite], finals: &[FinalLease], t0: Instant) -> Vec<Violation> {
+pub fn never_backwards(
+    writes: &[LeaseWrite],
+    finals: &[FinalLease],
+    t0: Instant,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     let history = history(writes);
     for (key, h) in &history {
@@ -48,7 +52,10 @@ pub fn never_backwards(writes: &[LeaseWrite], finals: &[FinalLease], t0: Instant
         if f.checkpoint < *last {
             out.push(Violation {
                 checker: "checkpoints never move backwards",
-                what: format!("{}: the table holds {} after {last} was written", f.key, f.checkpoint),
+                what: format!(
+                    "{}: the table holds {} after {last} was written",
+                    f.key, f.checkpoint
+                ),
                 events: vec![describe(w, last, t0)],
             });
         }
@@ -69,13 +76,18 @@ pub fn only_delivered(
     let mut earliest: HashMap<(&str, &str, &Position), Instant> = HashMap::new();
     for d in deliveries {
         for (p, _) in &d.records {
-            let e = earliest.entry((d.worker.as_str(), d.shard.as_str(), p)).or_insert(d.start);
+            let e = earliest
+                .entry((d.worker.as_str(), d.shard.as_str(), p))
+                .or_insert(d.start);
             *e = (*e).min(d.start);
         }
     }
     let mut shards: BTreeMap<&str, Vec<(&Position, RecordId)>> = BTreeMap::new();
     for s in stored {
-        shards.entry(&s.shard).or_default().push((&s.position, s.id));
+        shards
+            .entry(&s.shard)
+            .or_default()
+            .push((&s.position, s.id));
     }
     let mut out = Vec::new();
     for (key, h) in history(writes) {
@@ -85,14 +97,24 @@ pub fn only_delivered(
                 let covered = shards.get(key).into_iter().flatten();
                 let undelivered: Vec<String> = covered
                     .filter(|(q, _)| *q > previous && *q <= p)
-                    .filter(|(q, _)| earliest.get(&(w.worker.as_str(), key, *q)).is_none_or(|t| *t >= w.start))
+                    .filter(|(q, _)| {
+                        earliest
+                            .get(&(w.worker.as_str(), key, *q))
+                            .is_none_or(|t| *t >= w.start)
+                    })
                     .map(|(q, id)| format!("{id} at {q}"))
                     .collect();
                 if !undelivered.is_empty() {
                     out.push(Violation {
                         checker: "checkpoints cover only delivered records",
-                        what: format!("{key}: {} checkpointed {p} over {previous} before it was delivered {}", w.worker, undelivered.len()),
-                        events: std::iter::once(describe(w, p, t0)).chain(undelivered.into_iter().take(5)).collect(),
+                        what: format!(
+                            "{key}: {} checkpointed {p} over {previous} before it was delivered {}",
+                            w.worker,
+                            undelivered.len()
+                        ),
+                        events: std::iter::once(describe(w, p, t0))
+                            .chain(undelivered.into_iter().take(5))
+                            .collect(),
                     });
                 }
             }
@@ -104,7 +126,15 @@ pub fn only_delivered(
 
 fn describe(w: &LeaseWrite, p: &Position, t0: Instant) -> String {
     let ms = |t: Instant| t.saturating_duration_since(t0).as_millis();
-    format!("{} wrote {:?} = {p} on {} at {}-{}ms (fault {:?})", w.worker, w.kind, w.key, ms(w.start), ms(w.end), w.fault)
+    format!(
+        "{} wrote {:?} = {p} on {} at {}-{}ms (fault {:?})",
+        w.worker,
+        w.kind,
+        w.key,
+        ms(w.start),
+        ms(w.end),
+        w.fault
+    )
 }
 
 #[cfg(test)]
@@ -127,7 +157,11 @@ mod tests {
         // A write the server refused does not count; the table may not go back either.
         ws[2].applied = false;
         assert!(never_backwards(&ws, &[], t).is_empty());
-        let fin = FinalLease { key: "s".into(), owner: None, checkpoint: at(4) };
+        let fin = FinalLease {
+            key: "s".into(),
+            owner: None,
+            checkpoint: at(4),
+        };
         assert_eq!(never_backwards(&ws, &[fin], t).len(), 1);
         // A finished lease created again at TRIM_HORIZON goes back too.
         ws.push(write("a", "s", Checkpoint(Position::ShardEnd), t, 30));
@@ -140,7 +174,11 @@ mod tests {
         let t = Instant::now();
         let ms = |n| t + std::time::Duration::from_millis(n);
         let stored: Vec<Stored> = (1..=4)
-            .map(|i| Stored { shard: "s".into(), position: at(i), id: id(0, i) })
+            .map(|i| Stored {
+                shard: "s".into(),
+                position: at(i),
+                id: id(0, i),
+            })
             .collect();
         let ds = vec![
             delivery("a", "s", 1, ms(5), &[(1, id(0, 1)), (2, id(0, 2))]),
@@ -160,7 +198,10 @@ mod tests {
         ];
         let v = only_delivered(&bad, &ds, &stored, t);
         assert_eq!(v.len(), 2, "{v:?}");
-        assert!(v.iter().any(|v| v.what.contains("b checkpointed SHARD_END")));
+        assert!(
+            v.iter()
+                .any(|v| v.what.contains("b checkpointed SHARD_END"))
+        );
         assert!(v.iter().any(|v| v.what.contains("a checkpointed 3/0")));
     }
 }

@@ -20,7 +20,10 @@ pub fn first_deliveries(deliveries: &[Delivery]) -> HashMap<RecordId, First<'_>>
     let mut first: HashMap<RecordId, First<'_>> = HashMap::new();
     for (i, d) in deliveries.iter().enumerate() {
         for (j, (_, id)) in d.records.iter().enumerate() {
-            let candidate = First { order: (d.start, i, j), delivery: d };
+            let candidate = First {
+                order: (d.start, i, j),
+                delivery: d,
+            };
             match first.get(id) {
                 Some(f) if f.order <= candidate.order => {}
                 _ => {
@@ -37,14 +40,26 @@ pub fn every_record_delivered(
     produced: &[Produced],
     stored: &[Stored],
     deliveries: &[Delivery],
+    t0: Instant,
 ) -> Vec<Violation> {
-    let delivered: BTreeSet<RecordId> =
-        deliveries.iter().flat_map(|d| d.records.iter().map(|(_, id)| *id)).collect();
-    let missing: BTreeSet<RecordId> =
-        produced.iter().map(|p| p.id).filter(|id| !delivered.contains(id)).collect();
+    let delivered: BTreeSet<RecordId> = deliveries
+        .iter()
+        .flat_map(|d| d.records.iter().map(|(_, id)| *id))
+        .collect();
+    let missing: BTreeMap<RecordId, Instant> = produced
+        .iter()
+        .filter(|p| !delivered.contains(&p.id))
+        .map(|p| (p.id, p.at))
+        .collect();
     let mut by_shard: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for s in stored.iter().filter(|s| missing.contains(&s.id)) {
-        by_shard.entry(&s.shard).or_default().push(format!("{} at {}", s.id, s.position));
+    for s in stored {
+        if let Some(at) = missing.get(&s.id) {
+            let ms = at.saturating_duration_since(t0).as_millis();
+            by_shard
+                .entry(&s.shard)
+                .or_default()
+                .push(format!("{} at {} (produced at {ms}ms)", s.id, s.position));
+        }
     }
     by_shard
         .into_iter()
@@ -59,7 +74,11 @@ pub fn every_record_delivered(
 /// Per key, the first deliveries are in production order: record n+1 of a key is never
 /// first delivered before record n. Two first deliveries from the same shard to
 /// different processors are left to the owner checker (overlapping owners).
-pub fn per_key_order(produced: &[Produced], deliveries: &[Delivery], t0: Instant) -> Vec<Violation> {
+pub fn per_key_order(
+    produced: &[Produced],
+    deliveries: &[Delivery],
+    t0: Instant,
+) -> Vec<Violation> {
     let first = first_deliveries(deliveries);
     let mut by_key: BTreeMap<u32, Vec<RecordId>> = BTreeMap::new();
     for p in produced {
@@ -90,7 +109,10 @@ pub fn per_key_order(produced: &[Produced], deliveries: &[Delivery], t0: Instant
 fn describe(id: RecordId, f: &First<'_>, t0: Instant) -> String {
     let d = f.delivery;
     let at = d.start.saturating_duration_since(t0).as_millis();
-    format!("{id} first delivered at {at}ms to {} on {} (acquisition {})", d.worker, d.shard, d.acquisition)
+    format!(
+        "{id} first delivered at {at}ms to {} on {} (acquisition {})",
+        d.worker, d.shard, d.acquisition
+    )
 }
 
 #[cfg(test)]
@@ -105,13 +127,17 @@ mod tests {
     fn a_record_never_delivered_is_flagged() {
         let t = Instant::now();
         let p = produced(&[id(0, 0), id(0, 1)], t);
-        let stored = vec![Stored { shard: "s".into(), position: Position::at("2", 0).unwrap(), id: id(0, 1) }];
+        let stored = vec![Stored {
+            shard: "s".into(),
+            position: Position::at("2", 0).unwrap(),
+            id: id(0, 1),
+        }];
         let ds = vec![delivery("a", "s", 0, t, &[(1, id(0, 0))])];
-        let v = every_record_delivered(&p, &stored, &ds);
+        let v = every_record_delivered(&p, &stored, &ds, t);
         assert_eq!(v.len(), 1);
         assert!(v[0].events[0].contains("k0:1"), "{v:?}");
         let ds = vec![delivery("a", "s", 0, t, &[(1, id(0, 0)), (2, id(0, 1))])];
-        assert!(every_record_delivered(&p, &stored, &ds).is_empty());
+        assert!(every_record_delivered(&p, &stored, &ds, t).is_empty());
     }
 
     #[test]
@@ -121,7 +147,13 @@ mod tests {
         // k3:1 (in the child) first delivered before k3:0 (in the parent).
         let ds = vec![
             delivery("a", "child", 1, t, &[(9, id(3, 1))]),
-            delivery("b", "parent", 2, t + Duration::from_millis(5), &[(1, id(3, 0))]),
+            delivery(
+                "b",
+                "parent",
+                2,
+                t + Duration::from_millis(5),
+                &[(1, id(3, 0))],
+            ),
         ];
         let v = per_key_order(&p, &ds, t);
         assert_eq!(v.len(), 1, "{v:?}");
@@ -129,8 +161,20 @@ mod tests {
         // In order, with a duplicate later: fine.
         let ds = vec![
             delivery("b", "parent", 2, t, &[(1, id(3, 0))]),
-            delivery("a", "child", 1, t + Duration::from_millis(5), &[(9, id(3, 1))]),
-            delivery("c", "parent", 3, t + Duration::from_millis(9), &[(1, id(3, 0))]),
+            delivery(
+                "a",
+                "child",
+                1,
+                t + Duration::from_millis(5),
+                &[(9, id(3, 1))],
+            ),
+            delivery(
+                "c",
+                "parent",
+                3,
+                t + Duration::from_millis(9),
+                &[(1, id(3, 0))],
+            ),
         ];
         assert!(per_key_order(&p, &ds, t).is_empty());
         // Inside one batch, the batch order counts.

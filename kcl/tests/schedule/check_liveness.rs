@@ -17,8 +17,10 @@ pub fn no_lease_left_unprocessed(
     leases: &[FinalLease],
     live: &BTreeMap<String, BTreeSet<String>>,
 ) -> Vec<Violation> {
-    let delivered: BTreeSet<RecordId> =
-        deliveries.iter().flat_map(|d| d.records.iter().map(|(_, id)| *id)).collect();
+    let delivered: BTreeSet<RecordId> = deliveries
+        .iter()
+        .flat_map(|d| d.records.iter().map(|(_, id)| *id))
+        .collect();
     let late: Vec<String> = produced
         .iter()
         .filter(|p| p.after_faults && !delivered.contains(&p.id))
@@ -28,12 +30,19 @@ pub fn no_lease_left_unprocessed(
     if !late.is_empty() {
         out.push(Violation {
             checker: "no lease left unprocessed",
-            what: format!("{} record(s) produced after the faults stopped were never delivered", late.len()),
+            what: format!(
+                "{} record(s) produced after the faults stopped were never delivered",
+                late.len()
+            ),
             events: late.into_iter().take(10).collect(),
         });
     }
     for lease in leases.iter().filter(|l| l.checkpoint != Position::ShardEnd) {
-        let held = lease.owner.as_ref().and_then(|o| live.get(o)).is_some_and(|h| h.contains(&lease.key));
+        let held = lease
+            .owner
+            .as_ref()
+            .and_then(|o| live.get(o))
+            .is_some_and(|h| h.contains(&lease.key));
         if !held {
             out.push(Violation {
                 checker: "no lease left unprocessed",
@@ -41,7 +50,10 @@ pub fn no_lease_left_unprocessed(
                     "{} at {} is owned by {:?}, which is not a live worker holding it",
                     lease.key, lease.checkpoint, lease.owner
                 ),
-                events: live.iter().map(|(w, h)| format!("live {w} holds {h:?}")).collect(),
+                events: live
+                    .iter()
+                    .map(|(w, h)| format!("live {w} holds {h:?}"))
+                    .collect(),
             });
         }
     }
@@ -58,12 +70,27 @@ mod tests {
     #[test]
     fn undelivered_late_records_and_orphaned_leases_are_flagged() {
         let t = Instant::now();
-        let late = Produced { id: id(1, 0), at: t, after_faults: true };
-        let early = Produced { id: id(2, 0), at: t, after_faults: false };
+        let late = Produced {
+            id: id(1, 0),
+            at: t,
+            after_faults: true,
+        };
+        let early = Produced {
+            id: id(2, 0),
+            at: t,
+            after_faults: false,
+        };
         let live = BTreeMap::from([("a".to_owned(), BTreeSet::from(["s".to_owned()]))]);
-        let owned = |key: &str, owner: &str, cp| FinalLease { key: key.into(), owner: Some(owner.into()), checkpoint: cp };
+        let owned = |key: &str, owner: &str, cp| FinalLease {
+            key: key.into(),
+            owner: Some(owner.into()),
+            checkpoint: cp,
+        };
         let ds = vec![delivery("a", "s", 0, t, &[(1, id(1, 0))])];
-        let leases = vec![owned("s", "a", at(1)), owned("old", "gone", Position::ShardEnd)];
+        let leases = vec![
+            owned("s", "a", at(1)),
+            owned("old", "gone", Position::ShardEnd),
+        ];
         assert!(no_lease_left_unprocessed(&[late.clone(), early], &ds, &leases, &live).is_empty());
         let v = no_lease_left_unprocessed(&[late], &[], &leases, &live);
         assert_eq!(v.len(), 1);

@@ -17,20 +17,34 @@ pub fn one_owner_at_a_time(
     t0: Instant,
 ) -> Vec<Violation> {
     let applied: Vec<&LeaseWrite> = writes.iter().filter(|w| w.applied).collect();
-    let all_takes: Vec<&LeaseWrite> =
-        applied.iter().copied().filter(|w| w.kind == WriteKind::Take).collect();
+    let all_takes: Vec<&LeaseWrite> = applied
+        .iter()
+        .copied()
+        .filter(|w| w.kind == WriteKind::Take)
+        .collect();
     let takes = |shard: &str| -> Vec<&LeaseWrite> {
-        all_takes.iter().copied().filter(|w| w.key == shard).collect()
+        all_takes
+            .iter()
+            .copied()
+            .filter(|w| w.key == shard)
+            .collect()
     };
     let ms = |t: Instant| t.saturating_duration_since(t0).as_millis();
     let mut out = Vec::new();
     for d in deliveries.iter().filter(|d| !d.records.is_empty()) {
         let shard_takes = takes(&d.shard);
-        let mine = shard_takes.iter().filter(|w| w.worker == d.worker && w.end <= d.acquired);
+        let mine = shard_takes
+            .iter()
+            .filter(|w| w.worker == d.worker && w.end <= d.acquired);
         let Some(taken) = mine.max_by_key(|w| w.end) else {
             out.push(Violation {
                 checker: "one owner at a time",
-                what: format!("{} delivered {} at {}ms without having taken it", d.worker, d.shard, ms(d.start)),
+                what: format!(
+                    "{} delivered {} at {}ms without having taken it",
+                    d.worker,
+                    d.shard,
+                    ms(d.start)
+                ),
                 events: Vec::new(),
             });
             continue;
@@ -100,7 +114,11 @@ mod tests {
         // At 1300 = 300 + failover, a delivers while b owns the shard.
         let v = one_owner_at_a_time(&ws, &[to_a(1300), to_b], failover, t);
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].what.contains("a delivered s at 1300ms, after b took it at 1101ms"), "{v:?}");
+        assert!(
+            v[0].what
+                .contains("a delivered s at 1300ms, after b took it at 1101ms"),
+            "{v:?}"
+        );
         // a taking s back later makes its new processor's deliveries fine again.
         let mut ws = ws;
         ws.push(write("a", "s", Take, t, 2000));

@@ -74,6 +74,17 @@ pub struct Delivery {
     pub records: Vec<(Position, RecordId)>,
 }
 
+/// A lifecycle call a processor got.
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    pub worker: String,
+    pub acquired: Instant,
+    pub shard: String,
+    /// `lease_lost`, `shard_ended` or `shutdown_requested`.
+    pub call: &'static str,
+    pub at: Instant,
+}
+
 /// A write to the lease table, from the proxy log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteKind {
@@ -123,10 +134,10 @@ pub struct Incarnation {
 pub struct Facts {
     pub t0: Instant,
     pub failover: Duration,
-    pub faults_stopped: Instant,
     pub produced: Vec<Produced>,
     pub stored: Vec<Stored>,
     pub deliveries: Vec<Delivery>,
+    pub lifecycle: Vec<Lifecycle>,
     pub writes: Vec<LeaseWrite>,
     /// The table when the run was judged finished (for liveness).
     pub leases_at_end: Vec<FinalLease>,
@@ -263,23 +274,41 @@ mod tests {
         });
         assert_eq!(
             classify("UpdateItem", &checkpoint),
-            Some(("shardId-1".into(), WriteKind::Checkpoint(Position::at("42", 3).unwrap())))
+            Some((
+                "shardId-1".into(),
+                WriteKind::Checkpoint(Position::at("42", 3).unwrap())
+            ))
         );
         let kind = |e: &str| {
             let r = json!({"Key": {"leaseKey": {"S": "s"}}, "UpdateExpression": e});
             classify("UpdateItem", &r).unwrap().1
         };
-        assert_eq!(kind("SET leaseOwner = :me, leaseCounter = :next ADD x :one"), WriteKind::Take);
+        assert_eq!(
+            kind("SET leaseOwner = :me, leaseCounter = :next ADD x :one"),
+            WriteKind::Take
+        );
         assert_eq!(kind("SET leaseCounter = :next"), WriteKind::Renew);
         assert_eq!(kind("SET #unknown = :next"), WriteKind::Other);
-        assert_eq!(kind("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner"), WriteKind::Release);
-        assert_eq!(kind("SET childShardIds = :c, leaseCounter = :next"), WriteKind::ChildIds);
-        assert_eq!(kind("SET pendingCheckpoint = :p, leaseCounter = :next"), WriteKind::Prepare);
+        assert_eq!(
+            kind("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner"),
+            WriteKind::Release
+        );
+        assert_eq!(
+            kind("SET childShardIds = :c, leaseCounter = :next"),
+            WriteKind::ChildIds
+        );
+        assert_eq!(
+            kind("SET pendingCheckpoint = :p, leaseCounter = :next"),
+            WriteKind::Prepare
+        );
         let aliased = json!({"Key": {"leaseKey": {"S": "s"}}, "UpdateExpression": "SET #o = :me",
             "ExpressionAttributeNames": {"#o": "leaseOwner"}});
         assert_eq!(classify("UpdateItem", &aliased).unwrap().1, WriteKind::Take);
         let create = json!({"Item": {"leaseKey": {"S": "s"}, "checkpoint": {"S": "TRIM_HORIZON"}}});
-        assert_eq!(classify("PutItem", &create).unwrap().1, WriteKind::Create(Position::TrimHorizon));
+        assert_eq!(
+            classify("PutItem", &create).unwrap().1,
+            WriteKind::Create(Position::TrimHorizon)
+        );
         assert_eq!(classify("Scan", &json!({})), None);
     }
 }

@@ -12,20 +12,34 @@ pub fn id(key: u32, n: u32) -> RecordId {
 }
 
 pub fn produced(ids: &[RecordId], at: Instant) -> Vec<Produced> {
-    ids.iter().map(|&id| Produced { id, at, after_faults: false }).collect()
+    ids.iter()
+        .map(|&id| Produced {
+            id,
+            at,
+            after_faults: false,
+        })
+        .collect()
 }
 
-pub fn delivery(worker: &str, shard: &str, acq: u64, start: Instant, ids: &[(u32, RecordId)]) -> Delivery {
+pub fn delivery(
+    worker: &str,
+    shard: &str,
+    acq: u64,
+    start: Instant,
+    ids: &[(u32, RecordId)],
+) -> Delivery {
     Delivery {
         worker: worker.into(),
         acquisition: acq,
         acquired: start,
         shard: shard.into(),
         start,
-        records: ids.iter().map(|&(seq, id)| (Position::at(&seq.to_string(), 0).unwrap(), id)).collect(),
+        records: ids
+            .iter()
+            .map(|&(seq, id)| (Position::at(&seq.to_string(), 0).unwrap(), id))
+            .collect(),
     }
 }
-
 
 /// Sequence number `seq`, sub-sequence 0.
 pub fn at(seq: u32) -> Position {

@@ -8,30 +8,18 @@ use std::time::{Duration, Instant};
 
 use kcl::{Checkpointer, ProcessRecordsInput, ShardProcessor};
 use testkit::rng::Rng;
-use tokio::sync::watch;
 
-use super::facts::{Delivery, RecordId};
+use super::facts::{Delivery, Lifecycle, RecordId};
 use super::scenario::Policy;
 
 /// The delivery log every processor of a run writes to.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct DeliveryLog {
     deliveries: Arc<Mutex<Vec<Delivery>>>,
-    count: watch::Sender<usize>,
+    lifecycle: Arc<Mutex<Vec<Lifecycle>>>,
     next_acquisition: Arc<AtomicU64>,
     /// Records that could not be parsed (a harness or consumer bug worth seeing).
     pub garbled: Arc<AtomicU64>,
-}
-
-impl Default for DeliveryLog {
-    fn default() -> Self {
-        DeliveryLog {
-            deliveries: Arc::default(),
-            count: watch::channel(0).0,
-            next_acquisition: Arc::default(),
-            garbled: Arc::default(),
-        }
-    }
 }
 
 impl DeliveryLog {
@@ -39,15 +27,13 @@ impl DeliveryLog {
         self.deliveries.lock().unwrap().clone()
     }
 
-    /// Wakes up on every delivery.
-    pub fn subscribe(&self) -> watch::Receiver<usize> {
-        self.count.subscribe()
+    /// The lifecycle calls processors got (`lease_lost`, `shard_ended`, ...).
+    pub fn lifecycle(&self) -> Vec<Lifecycle> {
+        self.lifecycle.lock().unwrap().clone()
     }
 
     fn push(&self, delivery: Delivery) {
-        let mut all = self.deliveries.lock().unwrap();
-        all.push(delivery);
-        self.count.send_replace(all.len());
+        self.deliveries.lock().unwrap().push(delivery);
     }
 
     /// A factory for the processors of `worker`, checkpointing by `policy`.
@@ -111,14 +97,17 @@ impl Recorder {
         self.batches += 1;
         let result = match self.policy {
             Policy::EveryBatch => input.checkpointer.checkpoint().await,
-            Policy::EveryFew(n) if self.batches % n == 0 => input.checkpointer.checkpoint().await,
+            Policy::EveryFew(n) if self.batches.is_multiple_of(n) => {
+                input.checkpointer.checkpoint().await
+            }
             Policy::EveryFew(_) => Ok(()),
             Policy::Random(p) if self.rng.chance(p) => {
                 let i = self.rng.below(input.records.len());
                 match input.records.get(i) {
                     Some(r) if self.rng.chance(50) => {
                         let cp = &input.checkpointer;
-                        cp.checkpoint_at(&r.sequence_number, r.sub_sequence_number).await
+                        cp.checkpoint_at(&r.sequence_number, r.sub_sequence_number)
+                            .await
                     }
                     _ => input.checkpointer.checkpoint().await,
                 }
@@ -130,13 +119,30 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    fn called(&self, call: &'static str) {
+        self.log.lifecycle.lock().unwrap().push(Lifecycle {
+            worker: self.worker.clone(),
+            acquired: self.acquired,
+            shard: self.shard.clone(),
+            call,
+            at: Instant::now(),
+        });
+    }
+}
+
 impl ShardProcessor for Recorder {
+    async fn lease_lost(&mut self) {
+        self.called("lease_lost");
+    }
+
     async fn process_records(&mut self, input: ProcessRecordsInput) {
         self.record(&input, Instant::now());
         self.checkpoint_by_policy(&input).await;
     }
 
     async fn shard_ended(&mut self, checkpointer: Checkpointer) {
+        self.called("shard_ended");
         // As a careful user: retry what may succeed when tried again.
         for _ in 0..5 {
             match checkpointer.checkpoint().await {
@@ -147,6 +153,7 @@ impl ShardProcessor for Recorder {
     }
 
     async fn shutdown_requested(&mut self, checkpointer: Checkpointer) {
+        self.called("shutdown_requested");
         let _ = checkpointer.checkpoint().await;
     }
 }

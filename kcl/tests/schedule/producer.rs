@@ -45,7 +45,11 @@ pub async fn produce(
             .produced
             .lock()
             .unwrap()
-            .extend(ids.into_iter().map(|id| Produced { id, at, after_faults: after }));
+            .extend(ids.into_iter().map(|id| Produced {
+                id,
+                at,
+                after_faults: after,
+            }));
         tokio::select! {
             _ = stop.changed() => {}
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -66,7 +70,11 @@ fn round(
     }
     let (mut entries, mut ids) = (Vec::new(), Vec::new());
     for &key in keys.iter().take(8) {
-        let count = if aggregated && rng.chance(50) { 2 + rng.below(3) } else { 1 };
+        let count = if aggregated && rng.chance(50) {
+            2 + rng.below(3)
+        } else {
+            1
+        };
         let batch: Vec<RecordId> = (0..count)
             .map(|_| {
                 let slot = &mut next[key as usize];
@@ -84,11 +92,14 @@ fn round(
 fn entry(ids: &[RecordId]) -> PutRecordsRequestEntry {
     let builder = PutRecordsRequestEntry::builder();
     let builder = match ids {
-        [one] => builder.partition_key(one.partition_key()).data(Blob::new(one.data())),
+        [one] => builder
+            .partition_key(one.partition_key())
+            .data(Blob::new(one.data())),
         _ => {
             let mut agg = Aggregator::default();
             for id in ids {
-                agg.try_add(UserRecord::new(id.partition_key(), id.data()).unwrap()).unwrap();
+                agg.try_add(UserRecord::new(id.partition_key(), id.data()).unwrap())
+                    .unwrap();
             }
             let r = agg.finish().unwrap();
             builder
@@ -102,7 +113,11 @@ fn entry(ids: &[RecordId]) -> PutRecordsRequestEntry {
 
 /// Puts the entries, trying again until every one is written (the direct client sees no
 /// faults; a retry covers a stream briefly updating).
-async fn put(kinesis: &aws_sdk_kinesis::Client, stream: &str, entries: Vec<PutRecordsRequestEntry>) {
+async fn put(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    entries: Vec<PutRecordsRequestEntry>,
+) {
     for attempt in 0.. {
         let out = kinesis
             .put_records()

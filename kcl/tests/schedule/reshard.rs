@@ -5,14 +5,23 @@ use testkit::streams;
 
 /// Open shards as (id, starting hash key, ending hash key), by starting hash key.
 async fn open_shards(kinesis: &Client, stream: &str) -> Vec<(String, u128, u128)> {
-    let shards = streams::list_shards(kinesis, stream).await.unwrap_or_default();
+    let shards = streams::list_shards(kinesis, stream)
+        .await
+        .unwrap_or_default();
     let mut open: Vec<_> = shards
         .iter()
-        .filter(|s| s.sequence_number_range().is_some_and(|r| r.ending_sequence_number().is_none()))
+        .filter(|s| {
+            s.sequence_number_range()
+                .is_some_and(|r| r.ending_sequence_number().is_none())
+        })
         .filter_map(|s| {
             let r = s.hash_key_range()?;
             let start = r.starting_hash_key().parse().ok()?;
-            Some((s.shard_id().to_owned(), start, r.ending_hash_key().parse().ok()?))
+            Some((
+                s.shard_id().to_owned(),
+                start,
+                r.ending_hash_key().parse().ok()?,
+            ))
         })
         .collect();
     open.sort_by_key(|(_, start, _)| *start);

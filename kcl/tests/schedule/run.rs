@@ -33,7 +33,9 @@ struct Run<'a> {
 pub async fn run(s: &Scenario) -> Facts {
     let aws = LocalAws::start().await.unwrap();
     let stream = streams::name_for_this_run("schedule");
-    streams::create_stream(&aws.kinesis_client(), &stream, s.shards).await.unwrap();
+    streams::create_stream(&aws.kinesis_client(), &stream, s.shards)
+        .await
+        .unwrap();
     let log = ProxyLog::default();
     let mut slots = Vec::new();
     for (i, policy) in s.workers.iter().enumerate() {
@@ -63,8 +65,10 @@ pub async fn run(s: &Scenario) -> Facts {
         stopped,
     ));
     run.timeline().await;
-    let faults_stopped = run.heal().await;
-    production.after_faults.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.heal().await;
+    production
+        .after_faults
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.send_replace(true);
     producer.await.unwrap();
@@ -77,10 +81,10 @@ pub async fn run(s: &Scenario) -> Facts {
     Facts {
         t0: run.t0,
         failover: s.failover,
-        faults_stopped,
         produced,
         stored,
         deliveries: run.deliveries.deliveries(),
+        lifecycle: run.deliveries.lifecycle(),
         writes: lease_writes(&log.events(), &run.incarnations),
         leases_at_end,
         live,
@@ -97,7 +101,13 @@ impl Run<'_> {
 
     async fn start(&mut self, slot: usize, new_id: bool) {
         let (s, stream, deliveries) = (self.s, self.stream.clone(), self.deliveries.clone());
-        if let Some(inc) = self.slots[slot].start(s, &stream, &deliveries, new_id).await {
+        if let Some(exit) = self.slots[slot].reap().await {
+            self.note(exit);
+        }
+        if let Some(inc) = self.slots[slot]
+            .start(s, &stream, &deliveries, new_id)
+            .await
+        {
             self.note(format!("start {} as {}", inc.proxy, inc.worker));
             self.incarnations.push(inc);
         }
@@ -117,7 +127,16 @@ impl Run<'_> {
             tokio::time::sleep_until((self.t0 + at).into()).await;
             match action {
                 Some(action) => self.act(action).await,
-                None => self.slots.iter_mut().for_each(|s| s.apply_rules(Instant::now())),
+                None => self
+                    .slots
+                    .iter_mut()
+                    .for_each(|s| s.apply_rules(Instant::now())),
+            }
+            // A supervisor starts a worker that exited by itself again.
+            for i in 0..self.slots.len() {
+                if self.slots[i].exited() {
+                    self.start(i, false).await;
+                }
             }
         }
         tokio::time::sleep_until((self.t0 + self.s.fault_phase).into()).await;
@@ -127,32 +146,44 @@ impl Run<'_> {
         self.note(format!("{action:?}"));
         let now = Instant::now();
         match *action {
-            Action::Fault { slot, service, operation, percent, lasting } => {
+            Action::Fault {
+                slot,
+                service,
+                operation,
+                percent,
+                lasting,
+            } => {
                 let rule = service.rule(operation, percent);
                 let s = &mut self.slots[slot];
                 match service {
-                    super::scenario::Service::Dynamo(_) => s.dynamodb_rules.push((now + lasting, rule)),
-                    super::scenario::Service::Kinesis(_) => s.kinesis_rules.push((now + lasting, rule)),
+                    super::scenario::Service::Dynamo(_) => {
+                        s.dynamodb_rules.push((now + lasting, rule))
+                    }
+                    super::scenario::Service::Kinesis(_) => {
+                        s.kinesis_rules.push((now + lasting, rule))
+                    }
                 }
                 s.apply_rules(now);
             }
-            Action::Split(pick) => reshard::split(&self.aws.kinesis_client(), &self.stream, pick).await,
-            Action::Merge(pick) => reshard::merge(&self.aws.kinesis_client(), &self.stream, pick).await,
+            Action::Split(pick) => {
+                reshard::split(&self.aws.kinesis_client(), &self.stream, pick).await
+            }
+            Action::Merge(pick) => {
+                reshard::merge(&self.aws.kinesis_client(), &self.stream, pick).await
+            }
             Action::Abort(slot) => self.slots[slot].abort(),
             Action::Graceful(slot) => self.slots[slot].graceful(),
             Action::Restart { slot, new_id } => self.start(slot, new_id).await,
         }
     }
 
-    /// Lifts every fault and starts every stopped worker; returns when the faults stopped.
-    async fn heal(&mut self) -> Instant {
+    /// Lifts every fault and starts every stopped worker.
+    async fn heal(&mut self) {
         self.slots.iter_mut().for_each(Slot::heal);
-        let stopped = Instant::now();
         self.note("faults stop".into());
         for i in 0..self.slots.len() {
             self.start(i, false).await;
         }
-        stopped
     }
 
     /// Waits until every record was delivered and every unfinished lease is held by a
@@ -178,11 +209,19 @@ impl Run<'_> {
                 .iter()
                 .flat_map(|d| d.records.iter().map(|(_, id)| *id))
                 .collect();
-            let owned = leases.iter().filter(|l| l.checkpoint != Position::ShardEnd).all(|l| {
-                l.owner.as_ref().is_some_and(|o| live.get(o).is_some_and(|h| h.contains(&l.key)))
-            });
+            let owned = leases
+                .iter()
+                .filter(|l| l.checkpoint != Position::ShardEnd)
+                .all(|l| {
+                    l.owner
+                        .as_ref()
+                        .is_some_and(|o| live.get(o).is_some_and(|h| h.contains(&l.key)))
+                });
             if (owned && wanted.is_subset(&delivered)) || Instant::now() > deadline {
-                self.note(format!("settled: all delivered {}, all owned {owned}", wanted.is_subset(&delivered)));
+                self.note(format!(
+                    "settled: all delivered {}, all owned {owned}",
+                    wanted.is_subset(&delivered)
+                ));
                 return (leases, live);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -203,8 +242,15 @@ impl Run<'_> {
 
 /// Every lease item, read consistently.
 pub async fn read_table(dynamodb: &aws_sdk_dynamodb::Client) -> Vec<FinalLease> {
-    let items = dynamodb.scan().table_name(APP).consistent_read(true).send().await;
-    let items = items.map(|o| o.items.unwrap_or_default()).unwrap_or_default();
+    let items = dynamodb
+        .scan()
+        .table_name(APP)
+        .consistent_read(true)
+        .send()
+        .await;
+    let items = items
+        .map(|o| o.items.unwrap_or_default())
+        .unwrap_or_default();
     items
         .iter()
         .filter_map(|item| {
@@ -233,12 +279,17 @@ async fn read_back(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Store
         let mut push = |sub: u64, data: &[u8]| {
             if let Some(id) = RecordId::parse(data) {
                 let position = Position::at(&seq, sub).unwrap();
-                out.push(Stored { shard: shard.clone(), position, id });
+                out.push(Stored {
+                    shard: shard.clone(),
+                    position,
+                    id,
+                });
             }
         };
         match deagg.deaggregate(bytes::Bytes::from(r.data.into_inner())) {
             Deaggregated::Aggregated(a) | Deaggregated::Dropped(a) => {
-                a.records().for_each(|sub| push(sub.sub_sequence_number, &sub.data));
+                a.records()
+                    .for_each(|sub| push(sub.sub_sequence_number, &sub.data));
             }
             Deaggregated::NotAggregated(data) => push(0, &data),
         }

@@ -126,11 +126,11 @@ fn policy(rng: &mut Rng) -> Policy {
     }
 }
 
-/// The timed actions: 8 to 15, at most two reshards, never every worker down at once.
+/// The timed actions: 10 to 17, at most two reshards, never every worker down at once.
 fn events(rng: &mut Rng, slots: usize, phase: Duration) -> Vec<Timed> {
     let mut down: Vec<Option<Duration>> = vec![None; slots];
     let mut reshards = 0;
-    let count = 8 + rng.below(8);
+    let count = 10 + rng.below(8);
     let mut times: Vec<u64> = (0..count)
         .map(|_| 500 + rng.next_u64() % (phase.as_millis() as u64 - 1500))
         .collect();
@@ -142,15 +142,22 @@ fn events(rng: &mut Rng, slots: usize, phase: Duration) -> Vec<Timed> {
             if d.is_some_and(|until| until <= at) {
                 *d = None;
                 let new_id = rng.chance(50);
-                out.push(Timed { at, action: Action::Restart { slot, new_id } });
+                out.push(Timed {
+                    at,
+                    action: Action::Restart { slot, new_id },
+                });
             }
         }
         let action = match rng.below(10) {
-            0..=3 => dynamo_fault(rng, slots),
-            4..=5 => kinesis_fault(rng, slots),
+            0..=4 => dynamo_fault(rng, slots),
+            5 => kinesis_fault(rng, slots),
             6 if reshards < 2 => {
                 reshards += 1;
-                if rng.chance(60) { Action::Split(rng.next_u64()) } else { Action::Merge(rng.next_u64()) }
+                if rng.chance(60) {
+                    Action::Split(rng.next_u64())
+                } else {
+                    Action::Merge(rng.next_u64())
+                }
             }
             _ => match stop(rng, &mut down, at) {
                 Some(a) => a,
@@ -171,26 +178,64 @@ fn stop(rng: &mut Rng, down: &mut [Option<Duration>], at: Duration) -> Option<Ac
     }
     let slot = *rng.pick(&running)?;
     down[slot] = Some(at + Duration::from_millis(300 + rng.next_u64() % 2700));
-    Some(if rng.chance(60) { Action::Abort(slot) } else { Action::Graceful(slot) })
+    Some(if rng.chance(60) {
+        Action::Abort(slot)
+    } else {
+        Action::Graceful(slot)
+    })
 }
 
 fn dynamo_fault(rng: &mut Rng, slots: usize) -> Action {
     use DynamoFault::*;
-    let all = [Throttle, ServerError, UnlistedServerError, ResetBefore, ResetAfter, ErrorAfter, Stall, AccessDenied, Validation, ExpiredToken, TableMissing];
-    let ops = [None, None, Some("UpdateItem"), Some("Scan"), Some("GetItem"), Some("PutItem")];
+    let all = [
+        Throttle,
+        ServerError,
+        UnlistedServerError,
+        ResetBefore,
+        ResetAfter,
+        ErrorAfter,
+        Stall,
+        AccessDenied,
+        Validation,
+        ExpiredToken,
+        TableMissing,
+    ];
+    let ops = [
+        None,
+        None,
+        None,
+        Some("UpdateItem"),
+        Some("UpdateItem"),
+        Some("Scan"),
+        Some("GetItem"),
+        Some("PutItem"),
+    ];
     Action::Fault {
         slot: rng.below(slots),
         service: Service::Dynamo(*rng.pick(&all).unwrap_or(&Throttle)),
         operation: *rng.pick(&ops).unwrap_or(&None),
-        percent: 30 + rng.next_u64() % 71,
-        lasting: Duration::from_millis(300 + rng.next_u64() % 2700),
+        percent: percent(rng),
+        lasting: Duration::from_millis(500 + rng.next_u64() % 4500),
     }
 }
 
 fn kinesis_fault(rng: &mut Rng, slots: usize) -> Action {
     use KinesisFault::*;
-    let all = [Throttle, ServerError, ResetBefore, ResetAfter, Stall, ExpiredIterator];
-    let ops = [None, Some("GetRecords"), Some("GetRecords"), Some("GetShardIterator"), Some("ListShards")];
+    let all = [
+        Throttle,
+        ServerError,
+        ResetBefore,
+        ResetAfter,
+        Stall,
+        ExpiredIterator,
+    ];
+    let ops = [
+        None,
+        Some("GetRecords"),
+        Some("GetRecords"),
+        Some("GetShardIterator"),
+        Some("ListShards"),
+    ];
     let fault = *rng.pick(&all).unwrap_or(&Throttle);
     let operation = match fault {
         ExpiredIterator => Some("GetRecords"),
@@ -200,8 +245,17 @@ fn kinesis_fault(rng: &mut Rng, slots: usize) -> Action {
         slot: rng.below(slots),
         service: Service::Kinesis(fault),
         operation,
-        percent: 30 + rng.next_u64() % 71,
-        lasting: Duration::from_millis(300 + rng.next_u64() % 2700),
+        percent: percent(rng),
+        lasting: Duration::from_millis(500 + rng.next_u64() % 4500),
+    }
+}
+
+/// Half the faults hit every matching request, the others 30 to 100 % of them.
+fn percent(rng: &mut Rng) -> u64 {
+    if rng.chance(50) {
+        100
+    } else {
+        30 + rng.next_u64() % 71
     }
 }
 
@@ -224,9 +278,13 @@ impl Service {
             Service::Dynamo(D::ServerError) => dynamo_5xx(),
             Service::Dynamo(D::UnlistedServerError) => Fault::dynamodb_unlisted_server_error(),
             Service::Dynamo(D::ResetBefore) | Service::Kinesis(K::ResetBefore) => Fault::Reset,
-            Service::Dynamo(D::ResetAfter) | Service::Kinesis(K::ResetAfter) => Fault::ResetAfterForward,
+            Service::Dynamo(D::ResetAfter) | Service::Kinesis(K::ResetAfter) => {
+                Fault::ResetAfterForward
+            }
             Service::Dynamo(D::ErrorAfter) => match dynamo_5xx() {
-                Fault::Error { status, error_type } => Fault::ErrorAfterForward { status, error_type },
+                Fault::Error { status, error_type } => {
+                    Fault::ErrorAfterForward { status, error_type }
+                }
                 other => other,
             },
             Service::Dynamo(D::Stall) | Service::Kinesis(K::Stall) => Fault::stall(),

@@ -40,10 +40,13 @@ pub struct Running {
 impl Slot {
     pub async fn new(aws: &LocalAws, log: &ProxyLog, index: usize, policy: Policy) -> Slot {
         let name = format!("w{index}");
-        let dynamodb = FaultProxy::start_observed(aws.dynamodb_addr(), &name, log).await.unwrap();
-        let kinesis = FaultProxy::start_observed(aws.kinesis_addr(), &format!("{name}-kinesis"), log)
+        let dynamodb = FaultProxy::start_observed(aws.dynamodb_addr(), &name, log)
             .await
             .unwrap();
+        let kinesis =
+            FaultProxy::start_observed(aws.kinesis_addr(), &format!("{name}-kinesis"), log)
+                .await
+                .unwrap();
         Slot {
             name,
             policy,
@@ -69,6 +72,7 @@ impl Slot {
         if let Some(stopping) = self.stopping.take() {
             let _ = stopping.await;
         }
+        self.reap().await;
         if self.running.is_some() {
             return None;
         }
@@ -87,8 +91,31 @@ impl Slot {
         let worker = Worker::new(config(s, stream, &id), kinesis, dynamodb, factory).unwrap();
         let handle = worker.handle();
         let task = tokio::spawn(worker.run());
-        self.running = Some(Running { id: id.clone(), handle, task });
-        Some(Incarnation { proxy: self.name.clone(), worker: id, from })
+        self.running = Some(Running {
+            id: id.clone(),
+            handle,
+            task,
+        });
+        Some(Incarnation {
+            proxy: self.name.clone(),
+            worker: id,
+            from,
+        })
+    }
+
+    /// Whether the worker's `run` ended by itself.
+    pub fn exited(&self) -> bool {
+        self.running.as_ref().is_some_and(|r| r.task.is_finished())
+    }
+
+    /// Forgets a worker whose `run` ended by itself (a start-up error): as a supervisor
+    /// would, the next start replaces it. Returns how it ended.
+    pub async fn reap(&mut self) -> Option<String> {
+        if !self.exited() {
+            return None;
+        }
+        let r = self.running.take()?;
+        Some(format!("{} exited by itself: {:?}", r.id, r.task.await))
     }
 
     /// Aborts the run task (an abrupt stop: nothing released).
@@ -103,7 +130,10 @@ impl Slot {
         if let Some(r) = self.running.take() {
             self.stopping = Some(tokio::spawn(async move {
                 let shutdown = r.handle.graceful_shutdown();
-                if tokio::time::timeout(Duration::from_secs(10), shutdown).await.is_err() {
+                if tokio::time::timeout(Duration::from_secs(10), shutdown)
+                    .await
+                    .is_err()
+                {
                     r.task.abort();
                 }
             }));
@@ -114,8 +144,10 @@ impl Slot {
     pub fn apply_rules(&mut self, now: Instant) {
         self.dynamodb_rules.retain(|(until, _)| *until > now);
         self.kinesis_rules.retain(|(until, _)| *until > now);
-        self.dynamodb.set_rules(self.dynamodb_rules.iter().map(|(_, r)| r.clone()).collect());
-        self.kinesis.set_rules(self.kinesis_rules.iter().map(|(_, r)| r.clone()).collect());
+        self.dynamodb
+            .set_rules(self.dynamodb_rules.iter().map(|(_, r)| r.clone()).collect());
+        self.kinesis
+            .set_rules(self.kinesis_rules.iter().map(|(_, r)| r.clone()).collect());
     }
 
     /// Clears every fault.
