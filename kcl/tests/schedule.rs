@@ -32,6 +32,8 @@ mod check_owners;
 mod facts;
 #[path = "schedule/fixtures.rs"]
 mod fixtures;
+#[path = "schedule/foreign.rs"]
+mod foreign;
 #[path = "schedule/processor.rs"]
 mod processor;
 #[path = "schedule/producer.rs"]
@@ -44,6 +46,8 @@ mod reshard;
 mod run;
 #[path = "schedule/scenario.rs"]
 mod scenario;
+#[path = "schedule/stream_reader.rs"]
+mod stream_reader;
 #[path = "schedule/workers.rs"]
 mod workers;
 

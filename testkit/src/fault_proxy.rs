@@ -240,6 +240,9 @@ impl State {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = Uri::try_from(format!("http://{}{}", self.upstream, path))?;
         let recorder = parts.extensions.get::<Recorder>().cloned();
+        if let Some(recorder) = &recorder {
+            recorder.forwarding();
+        }
         let response = self
             .client
             .request(Request::from_parts(parts, body))

@@ -44,8 +44,11 @@ pub struct ProxyEvent {
     /// The fault injected, if any.
     pub fault: Option<Fault>,
     /// The server's status when the request was forwarded and answered: `Some(200)`
-    /// means the server applied it, whatever the client got.
+    /// means the server applied it, whatever the client got. A request whose
+    /// forwarding began is carried through even if the client gives up meanwhile.
     pub upstream_status: Option<u16>,
+    /// When the server's answer came (`None` when it was not forwarded or not answered).
+    pub upstream_end: Option<Instant>,
     /// What the client got.
     pub outcome: Outcome,
     /// When the proxy received the request.
@@ -90,6 +93,7 @@ impl ProxyLog {
             request: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
             fault: None,
             upstream_status: None,
+            upstream_end: None,
             outcome: Outcome::InFlight,
             start: Instant::now(),
             end: None,
@@ -97,6 +101,7 @@ impl ProxyLog {
         Recorder {
             log: self.clone(),
             index: events.len() - 1,
+            forwarding: Arc::default(),
         }
     }
 
@@ -113,6 +118,8 @@ impl ProxyLog {
 pub(crate) struct Recorder {
     log: ProxyLog,
     index: usize,
+    /// Set once the request is being sent to the server.
+    forwarding: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
@@ -121,9 +128,17 @@ impl Recorder {
             .update(self.index, |e| e.fault = Some(fault.clone()));
     }
 
+    /// The request is about to be sent to the server.
+    pub(crate) fn forwarding(&self) {
+        self.forwarding
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub(crate) fn upstream(&self, status: u16) {
-        self.log
-            .update(self.index, |e| e.upstream_status = Some(status));
+        self.log.update(self.index, |e| {
+            e.upstream_status = Some(status);
+            e.upstream_end = Some(Instant::now());
+        });
     }
 
     fn finish(&self, outcome: Outcome) {
@@ -136,46 +151,68 @@ impl Recorder {
     }
 }
 
-/// Finishes the event as abandoned unless it was finished.
-struct Guard(Recorder);
+/// Held by the client's side of a request: dropped before the answer (the client gave
+/// up), it records [`Outcome::Abandoned`] and stops the request unless it is already
+/// being forwarded (then the server's answer is still recorded).
+struct ClientSide {
+    recorder: Recorder,
+    task: tokio::task::AbortHandle,
+}
 
-impl Drop for Guard {
+impl Drop for ClientSide {
     fn drop(&mut self) {
-        self.0.finish(Outcome::Abandoned);
+        self.recorder.finish(Outcome::Abandoned);
+        if !self
+            .recorder
+            .forwarding
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.task.abort();
+        }
     }
 }
 
-/// Runs `handle` on a request whose body was read into `body`, recording the event
-/// (the response is read whole, so the event ends when the last byte is ready).
+/// Runs `handle` in a task of its own, recording the event (the response is read
+/// whole, so the event ends when the last byte is ready).
 pub(crate) async fn observe<F>(recorder: Recorder, handle: F) -> Result<Response<Body>, BoxError>
 where
-    F: Future<Output = Result<Response<Body>, BoxError>>,
+    F: Future<Output = Result<Response<Body>, BoxError>> + Send + 'static,
 {
-    let guard = Guard(recorder);
-    match handle.await {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let bytes = match body.collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    guard.0.finish(Outcome::Reset);
-                    return Err(e);
-                }
-            };
-            let error_type = (!parts.status.is_success())
-                .then(|| error_type(&bytes))
-                .flatten();
-            guard.0.finish(Outcome::Status {
-                status: parts.status.as_u16(),
-                error_type,
-            });
-            Ok(Response::from_parts(parts, crate::fault_proxy::full(bytes)))
+    let inner = recorder.clone();
+    let task = tokio::spawn(async move {
+        let result = read_whole(handle.await).await;
+        match &result {
+            Ok((status, error_type, _)) => inner.finish(Outcome::Status {
+                status: status.as_u16(),
+                error_type: error_type.clone(),
+            }),
+            Err(_) => inner.finish(Outcome::Reset),
         }
-        Err(e) => {
-            guard.0.finish(Outcome::Reset);
-            Err(e)
-        }
-    }
+        result
+    });
+    let _client = ClientSide {
+        recorder,
+        task: task.abort_handle(),
+    };
+    let (_, _, response) = task.await??;
+    Ok(response)
+}
+
+type Whole = (http::StatusCode, Option<String>, Response<Body>);
+
+/// The response read whole, with its status and AWS error type.
+async fn read_whole(response: Result<Response<Body>, BoxError>) -> Result<Whole, BoxError> {
+    let (parts, body) = response?.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let error_type = (!parts.status.is_success())
+        .then(|| error_type(&bytes))
+        .flatten();
+    let status = parts.status;
+    Ok((
+        status,
+        error_type,
+        Response::from_parts(parts, crate::fault_proxy::full(bytes)),
+    ))
 }
 
 /// The `__type` of an AWS JSON error body.

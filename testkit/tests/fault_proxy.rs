@@ -368,3 +368,35 @@ async fn expired_iterators_are_injected_on_get_records() {
         .unwrap_err();
     assert!(err.into_service_error().is_expired_iterator_exception());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_being_forwarded_is_carried_through_when_the_client_gives_up() {
+    let aws = LocalAws::start().await.unwrap();
+    // A slow server: a second proxy delaying every request by 400 ms.
+    let slow = FaultProxy::start(aws.dynamodb_addr()).await.unwrap();
+    slow.set_rules(vec![Rule::new(Fault::Delay(Duration::from_millis(400)))]);
+    let log = ProxyLog::default();
+    let d = FaultProxy::start_observed(slow_addr(&slow), "d", &log)
+        .await
+        .unwrap();
+    let db = aws_sdk_dynamodb::Client::new(&sdk_config_without_retries(&d.endpoint()));
+    let call = tokio::time::timeout(Duration::from_millis(100), db.list_tables().send()).await;
+    assert!(call.is_err(), "the client gave up");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let event = log.events().remove(0);
+    assert_eq!(event.outcome, Outcome::Abandoned);
+    assert_eq!(
+        event.upstream_status,
+        Some(200),
+        "the server still answered"
+    );
+    assert!(event.upstream_end.unwrap() > event.end.unwrap());
+}
+
+fn slow_addr(proxy: &FaultProxy) -> std::net::SocketAddr {
+    proxy
+        .endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
+}

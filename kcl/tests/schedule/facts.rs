@@ -72,6 +72,8 @@ pub struct Delivery {
     pub shard: String,
     pub start: Instant,
     pub records: Vec<(Position, RecordId)>,
+    /// Taken from a `RecordStream` (which buffers ahead of its reader).
+    pub via_stream: bool,
 }
 
 /// A lifecycle call a processor got.
@@ -106,6 +108,7 @@ pub struct LeaseWrite {
     pub key: String,
     pub kind: WriteKind,
     pub start: Instant,
+    /// When the server answered (the client may have given up before).
     pub end: Instant,
     /// The server answered 200: the write took effect, whatever the client saw.
     pub applied: bool,
@@ -176,7 +179,8 @@ pub fn lease_writes(events: &[ProxyEvent], incarnations: &[Incarnation]) -> Vec<
                 key,
                 kind,
                 start: e.start,
-                end: e.end.unwrap_or(e.start),
+                // When the server answered, if it was asked (it applied the write by then).
+                end: e.upstream_end.or(e.end).unwrap_or(e.start),
                 applied: e.upstream_status == Some(200),
                 fault: e.fault.as_ref().map(|f| format!("{f:?}")),
             })

@@ -34,6 +34,7 @@ pub fn delivery(
         acquired: start,
         shard: shard.into(),
         start,
+        via_stream: false,
         records: ids
             .iter()
             .map(|&(seq, id)| (Position::at(&seq.to_string(), 0).unwrap(), id))

@@ -32,7 +32,12 @@ impl DeliveryLog {
         self.lifecycle.lock().unwrap().clone()
     }
 
-    fn push(&self, delivery: Delivery) {
+    /// A fresh processor instance number.
+    pub fn acquisition(&self) -> u64 {
+        self.next_acquisition.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn push(&self, delivery: Delivery) {
         self.deliveries.lock().unwrap().push(delivery);
     }
 
@@ -45,7 +50,7 @@ impl DeliveryLog {
     ) -> impl Fn(&str) -> Recorder + Send + Sync + 'static {
         let (log, worker) = (self.clone(), worker.to_owned());
         move |shard: &str| {
-            let acquisition = log.next_acquisition.fetch_add(1, Ordering::Relaxed);
+            let acquisition = log.acquisition();
             Recorder {
                 log: log.clone(),
                 worker: worker.clone(),
@@ -90,13 +95,14 @@ impl Recorder {
             shard: self.shard.clone(),
             start,
             records,
+            via_stream: false,
         });
     }
 
     async fn checkpoint_by_policy(&mut self, input: &ProcessRecordsInput) {
         self.batches += 1;
         let result = match self.policy {
-            Policy::EveryBatch => input.checkpointer.checkpoint().await,
+            Policy::EveryBatch | Policy::Stream => input.checkpointer.checkpoint().await,
             Policy::EveryFew(n) if self.batches.is_multiple_of(n) => {
                 input.checkpointer.checkpoint().await
             }

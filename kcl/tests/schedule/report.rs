@@ -42,6 +42,7 @@ pub fn check_all(f: &Facts) -> Vec<Violation> {
         f.failover,
         f.t0,
     ));
+    v.extend(super::foreign::foreign_items_untouched(&f.writes));
     v.extend(check_liveness::no_lease_left_unprocessed(
         &f.produced,
         &f.deliveries,

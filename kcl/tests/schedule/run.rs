@@ -41,6 +41,9 @@ pub async fn run(s: &Scenario) -> Facts {
     for (i, policy) in s.workers.iter().enumerate() {
         slots.push(Slot::new(&aws, &log, i, *policy).await);
     }
+    if s.foreign_items {
+        super::foreign::put(&aws.dynamodb_client(), APP).await;
+    }
     let mut run = Run {
         s,
         aws,
@@ -51,9 +54,6 @@ pub async fn run(s: &Scenario) -> Facts {
         journal: Vec::new(),
         t0: Instant::now(),
     };
-    for i in 0..run.slots.len() {
-        run.start(i, false).await;
-    }
     let production = Production::default();
     let (stop, stopped) = watch::channel(false);
     let producer = tokio::spawn(produce(
@@ -64,6 +64,10 @@ pub async fn run(s: &Scenario) -> Facts {
         production.clone(),
         stopped,
     ));
+    run.before_start().await;
+    for i in 0..run.slots.len() {
+        run.start(i, false).await;
+    }
     run.timeline().await;
     run.heal().await;
     production
@@ -111,6 +115,19 @@ impl Run<'_> {
             self.note(format!("start {} as {}", inc.proxy, inc.worker));
             self.incarnations.push(inc);
         }
+    }
+
+    /// The reshards made before any worker starts, with records produced around them;
+    /// the run's clock starts after them.
+    async fn before_start(&mut self) {
+        for action in &self.s.before_start {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.act(action).await;
+        }
+        if !self.s.before_start.is_empty() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        self.t0 = Instant::now();
     }
 
     /// The fault phase: every action at its time, each fault lifted when it lapses.
@@ -260,8 +277,12 @@ pub async fn read_table(dynamodb: &aws_sdk_dynamodb::Client) -> Vec<FinalLease> 
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
+            let key = s("leaseKey")?;
+            if super::foreign::is_foreign(&key) {
+                return None;
+            }
             Some(FinalLease {
-                key: s("leaseKey")?,
+                key,
                 owner: s("leaseOwner"),
                 checkpoint: Position::from_table(&s("checkpoint")?, sub).ok()?,
             })

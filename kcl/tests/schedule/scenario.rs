@@ -16,6 +16,8 @@ pub enum Policy {
     EveryFew(u32),
     /// With this percent chance per batch, at everything or at a random record of it.
     Random(u64),
+    /// A `RecordStream` user that checkpoints every record it takes.
+    Stream,
 }
 
 /// A DynamoDB fault class.
@@ -95,6 +97,12 @@ pub struct Scenario {
     /// Faults and stops happen during this phase; then everything is healed.
     pub fault_phase: Duration,
     pub events: Vec<Timed>,
+    /// Splits and merges made before the workers start (records produced meanwhile), so
+    /// the application starts on a stream with closed shards.
+    pub before_start: Vec<Action>,
+    /// Whether the table holds items that are not this application's leases (a
+    /// multi-stream lease key, another entity type) before the workers start.
+    pub foreign_items: bool,
 }
 
 impl Scenario {
@@ -112,17 +120,31 @@ impl Scenario {
             aggregated: rng.chance(50),
             fault_phase,
             events: Vec::new(),
+            before_start: Vec::new(),
+            foreign_items: false,
         };
         s.events = events(&mut rng, slots, fault_phase);
+        let reshards = if rng.chance(40) { 1 + rng.below(2) } else { 0 };
+        s.before_start = (0..reshards)
+            .map(|_| {
+                if rng.chance(60) {
+                    Action::Split(rng.next_u64())
+                } else {
+                    Action::Merge(rng.next_u64())
+                }
+            })
+            .collect();
+        s.foreign_items = rng.chance(30);
         s
     }
 }
 
 fn policy(rng: &mut Rng) -> Policy {
-    match rng.below(3) {
-        0 => Policy::EveryBatch,
-        1 => Policy::EveryFew(2 + rng.below(4) as u32),
-        _ => Policy::Random(20 + rng.next_u64() % 60),
+    match rng.below(10) {
+        0..=2 => Policy::EveryBatch,
+        3..=5 => Policy::EveryFew(2 + rng.below(4) as u32),
+        6..=7 => Policy::Random(20 + rng.next_u64() % 60),
+        _ => Policy::Stream,
     }
 }
 
@@ -303,8 +325,16 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "seed {}: {} shard(s), workers {:?}, failover {:?}, aggregated {}, faults for {:?}",
-            self.seed, self.shards, self.workers, self.failover, self.aggregated, self.fault_phase
+            "seed {}: {} shard(s), workers {:?}, failover {:?}, aggregated {}, faults for {:?}, \
+             before start {:?}, foreign items {}",
+            self.seed,
+            self.shards,
+            self.workers,
+            self.failover,
+            self.aggregated,
+            self.fault_phase,
+            self.before_start,
+            self.foreign_items
         )?;
         for e in &self.events {
             writeln!(f, "  {:>6}ms  {:?}", e.at.as_millis(), e.action)?;

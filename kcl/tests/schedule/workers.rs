@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use kcl::{Config, InitialPosition, StreamId, Worker, WorkerError, WorkerHandle};
+use kcl::{Config, InitialPosition, RecordStream, StreamId, Worker, WorkerError, WorkerHandle};
 use testkit::{FaultProxy, LocalAws, ProxyLog, Rule};
 use tokio::task::JoinHandle;
 
@@ -86,11 +86,20 @@ impl Slot {
         // The default clients, SDK retries included, as a kcl user builds them.
         let kinesis = testkit::kinesis_client(&self.kinesis.endpoint());
         let dynamodb = testkit::dynamodb_client(&self.dynamodb.endpoint());
-        let factory = deliveries.factory(&id, self.policy, s.seed);
         let from = Instant::now();
-        let worker = Worker::new(config(s, stream, &id), kinesis, dynamodb, factory).unwrap();
-        let handle = worker.handle();
-        let task = tokio::spawn(worker.run());
+        let config = config(s, stream, &id);
+        let (handle, task) = if self.policy == Policy::Stream {
+            let records = RecordStream::new(config, kinesis, dynamodb).unwrap();
+            let handle = records.handle().clone();
+            (
+                handle,
+                super::stream_reader::spawn(records, deliveries.clone(), id.clone(), s.seed),
+            )
+        } else {
+            let factory = deliveries.factory(&id, self.policy, s.seed);
+            let worker = Worker::new(config, kinesis, dynamodb, factory).unwrap();
+            (worker.handle(), tokio::spawn(worker.run()))
+        };
         self.running = Some(Running {
             id: id.clone(),
             handle,
