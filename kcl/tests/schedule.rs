@@ -24,6 +24,8 @@
 mod check_checkpoints;
 #[path = "schedule/check_delivery.rs"]
 mod check_delivery;
+#[path = "schedule/check_lease_loss.rs"]
+mod check_lease_loss;
 #[path = "schedule/check_liveness.rs"]
 mod check_liveness;
 #[path = "schedule/check_owners.rs"]

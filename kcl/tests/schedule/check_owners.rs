@@ -17,7 +17,10 @@ pub fn one_owner_at_a_time(
     failover: Duration,
     t0: Instant,
 ) -> Vec<Violation> {
-    let applied: Vec<&LeaseWrite> = writes.iter().filter(|w| w.applied).collect();
+    let applied: Vec<&LeaseWrite> = writes
+        .iter()
+        .filter(|w| w.applied && w.kind != WriteKind::Read)
+        .collect();
     let all_takes: Vec<&LeaseWrite> = applied
         .iter()
         .copied()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use kcl::Position;
 use serde_json::Value;
-use testkit::ProxyEvent;
+use testkit::{Outcome, ProxyEvent};
 
 /// A user record as the producer numbered it: key `k{key}`, the key's `n`-th record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,6 +99,8 @@ pub enum WriteKind {
     Release,
     Delete,
     Other,
+    /// A read of the item (GetItem), not a write.
+    Read,
 }
 
 /// A lease write one worker sent.
@@ -114,6 +116,12 @@ pub struct LeaseWrite {
     pub applied: bool,
     /// The fault injected on it, if any.
     pub fault: Option<String>,
+    /// The client got a 200.
+    pub confirmed: bool,
+    /// The client got ConditionalCheckFailedException.
+    pub refused: bool,
+    /// The request body, to tell a re-sent request.
+    pub body: String,
 }
 
 /// A lease item read back from the table.
@@ -161,7 +169,8 @@ impl Facts {
     }
 }
 
-/// The lease writes of a proxy log: DynamoDB writes, attributed to the worker the proxy
+/// The lease writes of a proxy log (and the item reads, as [`WriteKind::Read`]): DynamoDB
+/// requests on one item, attributed to the worker the proxy
 /// carried when each request started.
 pub fn lease_writes(events: &[ProxyEvent], incarnations: &[Incarnation]) -> Vec<LeaseWrite> {
     events
@@ -183,6 +192,10 @@ pub fn lease_writes(events: &[ProxyEvent], incarnations: &[Incarnation]) -> Vec<
                 end: e.upstream_end.or(e.end).unwrap_or(e.start),
                 applied: e.upstream_status == Some(200),
                 fault: e.fault.as_ref().map(|f| format!("{f:?}")),
+                confirmed: matches!(e.outcome, Outcome::Status { status: 200, .. }),
+                refused: matches!(&e.outcome, Outcome::Status { error_type: Some(t), .. }
+                    if t.contains("ConditionalCheckFailed")),
+                body: e.request.to_string(),
             })
         })
         .collect()
@@ -197,6 +210,10 @@ pub fn classify(operation: &str, request: &Value) -> Option<(String, WriteKind)>
             let position = position(&item["checkpoint"], &item["checkpointSubSequenceNumber"]);
             Some((key, WriteKind::Create(position?)))
         }
+        "GetItem" => Some((
+            request["Key"]["leaseKey"]["S"].as_str()?.to_owned(),
+            WriteKind::Read,
+        )),
         "DeleteItem" => Some((
             request["Key"]["leaseKey"]["S"].as_str()?.to_owned(),
             WriteKind::Delete,

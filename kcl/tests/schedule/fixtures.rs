@@ -53,10 +53,13 @@ pub fn write(worker: &str, key: &str, kind: WriteKind, t0: Instant, ms: u64) -> 
     LeaseWrite {
         worker: worker.into(),
         key: key.into(),
-        kind,
+        kind: kind.clone(),
         start,
         end: start + Duration::from_millis(1),
         applied: true,
         fault: None,
+        confirmed: true,
+        refused: false,
+        body: format!("{kind:?} {ms}"),
     }
 }

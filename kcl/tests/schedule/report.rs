@@ -42,6 +42,11 @@ pub fn check_all(f: &Facts) -> Vec<Violation> {
         f.failover,
         f.t0,
     ));
+    v.extend(super::check_lease_loss::applied_writes_keep_the_lease(
+        &f.writes,
+        &f.lifecycle,
+        f.t0,
+    ));
     v.extend(super::foreign::foreign_items_untouched(&f.writes));
     v.extend(check_liveness::no_lease_left_unprocessed(
         &f.produced,
@@ -97,7 +102,11 @@ pub fn summary(f: &Facts) -> String {
                 && !matches!(e.outcome, Outcome::Status { status: 200, .. })
         })
         .count();
-    let applied = f.writes.iter().filter(|w| w.applied).count();
+    let applied = f
+        .writes
+        .iter()
+        .filter(|w| w.applied && w.kind != WriteKind::Read)
+        .count();
     let (lost, untaken) = losses(f);
     format!(
         "{} produced, {records} delivered in {} batches, {} shards read back, {applied} lease writes applied \

@@ -16,7 +16,7 @@ use super::scenario::{Action, Scenario};
 use super::workers::{APP, Slot};
 
 /// Longest wait for everything to be delivered once the faults stopped.
-const SETTLE: Duration = Duration::from_secs(60);
+const SETTLE: Duration = Duration::from_secs(30);
 
 struct Run<'a> {
     s: &'a Scenario,
