@@ -21,74 +21,122 @@ pub fn one_owner_at_a_time(
         .iter()
         .filter(|w| w.applied && w.kind != WriteKind::Read)
         .collect();
-    let all_takes: Vec<&LeaseWrite> = applied
-        .iter()
-        .copied()
-        .filter(|w| w.kind == WriteKind::Take)
-        .collect();
-    let takes = |shard: &str| -> Vec<&LeaseWrite> {
-        all_takes
-            .iter()
-            .copied()
-            .filter(|w| w.key == shard)
-            .collect()
-    };
-    let ms = |t: Instant| t.saturating_duration_since(t0).as_millis();
-    let mut out = Vec::new();
-    for d in deliveries
+    deliveries
         .iter()
         .filter(|d| !d.records.is_empty() && !d.via_stream)
-    {
-        let shard_takes = takes(&d.shard);
-        let mine = shard_takes
-            .iter()
-            .filter(|w| w.worker == d.worker && w.end <= d.acquired);
-        let Some(taken) = mine.max_by_key(|w| w.end) else {
-            out.push(Violation {
-                checker: "one owner at a time",
-                what: format!(
+        .filter_map(|d| judge(d, &applied, failover))
+        .map(|verdict| verdict.violation(t0))
+        .collect()
+}
+
+/// What is wrong with one delivery, if anything.
+enum Verdict<'a> {
+    /// Delivered without a take of the shard by this worker before.
+    NeverTaken(&'a Delivery),
+    /// Delivered after another worker took the shard, past the failover time after
+    /// this worker's last write on it (sent at `last`).
+    Overlap {
+        d: &'a Delivery,
+        taken: &'a LeaseWrite,
+        other: &'a LeaseWrite,
+        last: Instant,
+    },
+}
+
+fn judge<'a>(
+    d: &'a Delivery,
+    applied: &[&'a LeaseWrite],
+    failover: Duration,
+) -> Option<Verdict<'a>> {
+    let takes: Vec<&LeaseWrite> = applied
+        .iter()
+        .copied()
+        .filter(|w| w.kind == WriteKind::Take && w.key == d.shard)
+        .collect();
+    let mine = takes
+        .iter()
+        .filter(|w| w.worker == d.worker && w.end <= d.acquired);
+    let Some(taken) = mine.max_by_key(|w| w.end).copied() else {
+        return Some(Verdict::NeverTaken(d));
+    };
+    let other = takes
+        .iter()
+        .filter(|w| w.worker != d.worker && w.end > taken.end && w.end < d.start)
+        .min_by_key(|w| w.end)
+        .copied()?;
+    let last = applied
+        .iter()
+        .filter(|w| w.worker == d.worker && w.key == d.shard && w.start < other.end)
+        .map(|w| w.start)
+        .max()
+        .unwrap_or(taken.start);
+    (d.start >= last + failover).then_some(Verdict::Overlap {
+        d,
+        taken,
+        other,
+        last,
+    })
+}
+
+impl Verdict<'_> {
+    fn violation(&self, t0: Instant) -> Violation {
+        let ms = |t: Instant| t.saturating_duration_since(t0).as_millis();
+        let (what, events) = match self {
+            Verdict::NeverTaken(d) => (
+                format!(
                     "{} delivered {} at {}ms without having taken it",
                     d.worker,
                     d.shard,
                     ms(d.start)
                 ),
-                events: Vec::new(),
-            });
-            continue;
-        };
-        let other = shard_takes
-            .iter()
-            .filter(|w| w.worker != d.worker && w.end > taken.end && w.end < d.start)
-            .min_by_key(|w| w.end);
-        let Some(other) = other else { continue };
-        let last = applied
-            .iter()
-            .filter(|w| w.worker == d.worker && w.key == d.shard && w.start < other.end)
-            .map(|w| w.start)
-            .max()
-            .unwrap_or(taken.start);
-        if d.start >= last + failover {
-            out.push(Violation {
-                checker: "one owner at a time",
-                what: format!(
+                Vec::new(),
+            ),
+            Verdict::Overlap {
+                d,
+                taken,
+                other,
+                last,
+            } => (
+                format!(
                     "{} delivered {} at {}ms, after {} took it at {}ms and {}ms past its last lease write at {}ms",
                     d.worker,
                     d.shard,
                     ms(d.start),
                     other.worker,
                     ms(other.end),
-                    (d.start - last).as_millis(),
-                    ms(last)
+                    (d.start - *last).as_millis(),
+                    ms(*last)
                 ),
-                events: vec![
-                    format!("{} took {} at {}-{}ms", d.worker, d.shard, ms(taken.start), ms(taken.end)),
-                    format!("{} took {} at {}-{}ms", other.worker, d.shard, ms(other.start), ms(other.end)),
-                    format!("{} delivered {} record(s), first {}", d.worker, d.records.len(), d.records[0].0),
+                vec![
+                    format!(
+                        "{} took {} at {}-{}ms",
+                        d.worker,
+                        d.shard,
+                        ms(taken.start),
+                        ms(taken.end)
+                    ),
+                    format!(
+                        "{} took {} at {}-{}ms",
+                        other.worker,
+                        d.shard,
+                        ms(other.start),
+                        ms(other.end)
+                    ),
+                    format!(
+                        "{} delivered {} record(s), first {}",
+                        d.worker,
+                        d.records.len(),
+                        d.records[0].0
+                    ),
                 ],
-            });
+            ),
+        };
+        Violation {
+            checker: "one owner at a time",
+            what,
+            events,
         }
     }
-    out
 }
 
 #[cfg(test)]

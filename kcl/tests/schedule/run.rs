@@ -29,31 +29,12 @@ struct Run<'a> {
     t0: Instant,
 }
 
+/// How long records are produced after the faults stopped.
+const FINAL_ROUND: Duration = Duration::from_millis(1500);
+
 /// Runs `s` and returns the facts for the checkers.
 pub async fn run(s: &Scenario) -> Facts {
-    let aws = LocalAws::start().await.unwrap();
-    let stream = streams::name_for_this_run("schedule");
-    streams::create_stream(&aws.kinesis_client(), &stream, s.shards)
-        .await
-        .unwrap();
-    let log = ProxyLog::default();
-    let mut slots = Vec::new();
-    for (i, policy) in s.workers.iter().enumerate() {
-        slots.push(Slot::new(&aws, &log, i, *policy).await);
-    }
-    if s.foreign_items {
-        super::foreign::put(&aws.dynamodb_client(), APP).await;
-    }
-    let mut run = Run {
-        s,
-        aws,
-        stream,
-        deliveries: DeliveryLog::default(),
-        slots,
-        incarnations: Vec::new(),
-        journal: Vec::new(),
-        t0: Instant::now(),
-    };
+    let (mut run, log) = Run::set_up(s).await;
     let production = Production::default();
     let (stop, stopped) = watch::channel(false);
     let producer = tokio::spawn(produce(
@@ -73,28 +54,64 @@ pub async fn run(s: &Scenario) -> Facts {
     production
         .after_faults
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(FINAL_ROUND).await;
     stop.send_replace(true);
     producer.await.unwrap();
     let produced = production.produced.lock().unwrap().clone();
-    let wanted: BTreeSet<RecordId> = produced.iter().map(|p| p.id).collect();
-    let (leases_at_end, live) = run.settle(&wanted).await;
-    run.stop_all().await;
-    let final_leases = read_table(&run.aws.dynamodb_client()).await;
-    let stored = read_back(&run.aws.kinesis_client(), &run.stream).await;
-    Facts {
-        t0: run.t0,
-        failover: s.failover,
-        produced,
-        stored,
-        deliveries: run.deliveries.deliveries(),
-        lifecycle: run.deliveries.lifecycle(),
-        writes: lease_writes(&log.events(), &run.incarnations),
-        leases_at_end,
-        live,
-        final_leases,
-        journal: run.journal,
-        proxy_events: log.events(),
+    run.finish(&log, produced).await
+}
+
+impl<'a> Run<'a> {
+    /// The servers, the stream, a proxy pair per worker slot, the foreign items.
+    async fn set_up(s: &'a Scenario) -> (Run<'a>, ProxyLog) {
+        let aws = LocalAws::start().await.unwrap();
+        let stream = streams::name_for_this_run("schedule");
+        streams::create_stream(&aws.kinesis_client(), &stream, s.shards)
+            .await
+            .unwrap();
+        let log = ProxyLog::default();
+        let mut slots = Vec::new();
+        for (i, policy) in s.workers.iter().enumerate() {
+            slots.push(Slot::new(&aws, &log, i, *policy).await);
+        }
+        if s.foreign_items {
+            super::foreign::put(&aws.dynamodb_client(), APP).await;
+        }
+        let run = Run {
+            s,
+            aws,
+            stream,
+            deliveries: DeliveryLog::default(),
+            slots,
+            incarnations: Vec::new(),
+            journal: Vec::new(),
+            t0: Instant::now(),
+        };
+        (run, log)
+    }
+
+    /// Waits for everything to be delivered, stops every worker, reads the table and
+    /// the stream back.
+    async fn finish(mut self, log: &ProxyLog, produced: Vec<super::facts::Produced>) -> Facts {
+        let wanted: BTreeSet<RecordId> = produced.iter().map(|p| p.id).collect();
+        let (leases_at_end, live) = self.settle(&wanted).await;
+        self.stop_all().await;
+        let final_leases = read_table(&self.aws.dynamodb_client()).await;
+        let stored = read_back(&self.aws.kinesis_client(), &self.stream).await;
+        Facts {
+            t0: self.t0,
+            failover: self.s.failover,
+            produced,
+            stored,
+            deliveries: self.deliveries.deliveries(),
+            lifecycle: self.deliveries.lifecycle(),
+            writes: lease_writes(&log.events(), &self.incarnations),
+            leases_at_end,
+            live,
+            final_leases,
+            journal: self.journal,
+            proxy_events: log.events(),
+        }
     }
 }
 
