@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::rng::Rng;
 
+/// How long [`Fault::stall`] holds a request: longer than any test.
+pub(crate) const STALL: Duration = Duration::from_secs(3600);
+
 /// One way to disturb a request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
@@ -80,6 +83,55 @@ impl Fault {
             status: 500,
             error_type: "com.amazonaws.dynamodb.v20120810#InternalServerError".into(),
         }
+    }
+
+    /// An AWS error with any status and error type, not forwarded (e.g. a 5xx whose type
+    /// no client lists).
+    pub fn aws_error(status: u16, error_type: &str) -> Fault {
+        Fault::Error {
+            status,
+            error_type: error_type.into(),
+        }
+    }
+
+    /// A DynamoDB 500 whose error type is in no list (`ServiceHiccup`): only its status
+    /// says it is a server error.
+    pub fn dynamodb_unlisted_server_error() -> Fault {
+        Fault::aws_error(500, "com.amazonaws.dynamodb.v20120810#ServiceHiccup")
+    }
+
+    /// DynamoDB 400 AccessDeniedException (non-retryable), not forwarded.
+    pub fn dynamodb_access_denied() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.service#AccessDeniedException")
+    }
+
+    /// DynamoDB 400 ValidationException (non-retryable), not forwarded.
+    pub fn dynamodb_validation() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.validate#ValidationException")
+    }
+
+    /// 400 ExpiredTokenException (the credentials expired; non-retryable), not forwarded.
+    pub fn expired_token() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.service#ExpiredTokenException")
+    }
+
+    /// DynamoDB 400 ResourceNotFoundException (the table is missing), not forwarded.
+    pub fn dynamodb_resource_not_found() -> Fault {
+        Fault::aws_error(
+            400,
+            "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+        )
+    }
+
+    /// Kinesis 400 ExpiredIteratorException, not forwarded.
+    pub fn expired_iterator() -> Fault {
+        Fault::aws_error(400, "ExpiredIteratorException")
+    }
+
+    /// No byte is sent back and nothing is forwarded until the client gives up (a
+    /// [`Fault::Delay`] of an hour: a client timeout or a dropped call ends it first).
+    pub fn stall() -> Fault {
+        Fault::Delay(STALL)
     }
 
     /// PutRecords entries failing with `error_code` at about `fraction`.
