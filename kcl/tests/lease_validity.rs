@@ -117,6 +117,15 @@ fn assert_no_overlap(entries: &[Seen]) {
         .filter(|s| s.worker == "a" && s.at >= b_first)
         .collect();
 
+    let a_last = entries
+        .iter()
+        .filter(|s| s.worker == "a" && s.at < b_first)
+        .map(|s| s.at)
+        .max();
+    println!(
+        "a's last delivery came {:?} before b's first",
+        a_last.map(|t| b_first - t)
+    );
     assert!(
         late.is_empty(),
         "a delivered {} records after b took the shard over (first {:?} after b's start)",
