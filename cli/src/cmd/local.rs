@@ -14,7 +14,7 @@ use crate::error::CliError;
 const EXAMPLES: &str = "\
 Examples:
   kinesis local                                  # Kinesis on 127.0.0.1:4567, DynamoDB on 127.0.0.1:8000
-  kinesis local > local.env &  . ./local.env     # then every AWS tool in this shell uses them
+  kinesis local > local.env & sleep 1; . ./local.env   # then AWS tools in this shell use them
   kinesis local --kinesis-port 0 --dynamodb-port 0   # any free ports (printed)
 
 The lines printed on stdout are shell `export` lines (endpoints, region, dummy credentials).

@@ -57,6 +57,7 @@ impl Env {
 pub(crate) struct Run {
     cmd: Command,
     stdin: Vec<u8>,
+    keep_stdin: bool,
 }
 
 impl Run {
@@ -83,6 +84,7 @@ impl Run {
         Run {
             cmd,
             stdin: Vec::new(),
+            keep_stdin: false,
         }
     }
 
@@ -112,6 +114,14 @@ impl Run {
         self.run_within(Duration::from_secs(60))
     }
 
+    /// Starts it with stdin left open: the test writes to it, and closes it by dropping it.
+    pub(crate) fn spawn_with_stdin(&mut self) -> (Running, std::process::ChildStdin) {
+        self.keep_stdin = true;
+        let mut running = self.spawn();
+        let stdin = running.child.stdin.take().unwrap();
+        (running, stdin)
+    }
+
     /// Starts it; stdout is read line by line as it comes.
     pub(crate) fn spawn(&mut self) -> Running {
         let mut child = self
@@ -121,11 +131,13 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = std::mem::take(&mut self.stdin);
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
+        if !self.keep_stdin {
+            let mut stdin = child.stdin.take().unwrap();
+            let input = std::mem::take(&mut self.stdin);
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
         let (tx, lines) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {

@@ -64,7 +64,7 @@ async fn a_second_run_resumes_after_what_the_first_wrote_and_checkpointed() {
     let first_lines = first.success().lines();
     assert_eq!(first_lines.len(), 30, "{}", first.stderr);
     assert!(
-        first.stderr.contains("30 records written"),
+        first.stderr.contains("records written: 30"),
         "{}",
         first.stderr
     );
@@ -141,7 +141,7 @@ async fn sigterm_writes_final_checkpoints_and_releases_the_leases() {
         let (seq, sub_seq) = &last[&shard];
         assert_eq!((&checkpoint, &sub), (seq, &sub_seq.to_string()), "{shard}");
     }
-    assert!(out.stderr.contains("2 leases released"), "{}", out.stderr);
+    assert!(out.stderr.contains("leases released: 2"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

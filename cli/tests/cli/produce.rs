@@ -305,3 +305,30 @@ async fn rate_paces_the_records_and_progress_lines_show_it() {
     }
     assert_eq!(counts.len(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_reading_and_sends_what_was_read() {
+    use std::io::Write as _;
+    let env = Env::with_stream("interrupted", 1).await;
+    let (mut producer, mut stdin) = env
+        .kinesis(&["produce", "interrupted", "--progress-interval", "100ms"])
+        .spawn_with_stdin();
+    stdin.write_all(b"a\nb\nc\n").unwrap();
+    stdin.flush().unwrap();
+    producer.wait_stderr("3 read, 3 written", Duration::from_secs(20));
+    producer.signal("TERM");
+    let out = producer.wait(Duration::from_secs(20));
+    out.success();
+    assert!(
+        out.stderr.contains("3 of 3 records written"),
+        "{}",
+        out.stderr
+    );
+    drop(stdin);
+    let datas: Vec<Vec<u8>> = user_records_by_shard(&env, "interrupted")
+        .await
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(datas.len(), 3);
+}

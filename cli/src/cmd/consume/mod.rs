@@ -111,7 +111,7 @@ pub(crate) async fn run(aws: Aws, args: ConsumeArgs) -> Result<(), CliError> {
     }
     let ended = task.await;
     eprintln!(
-        "kinesis consume: {} records written; {} leases released",
+        "kinesis consume: records written: {}; leases released: {}",
         shared.written.load(Ordering::Relaxed),
         handle.status().leases_released
     );
