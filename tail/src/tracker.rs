@@ -197,6 +197,7 @@ impl Tracker {
             (None, false) => 0,
         };
         let key = self.key();
+        tracing::debug!(path = %found.path.display(), offset, parked = original.is_some(), "new file");
         let mut source = Source::open(key, file, found.path.clone(), offset, flow)?;
         source.parked = original.map(|of| (of, found.size));
         self.sources.push(source);
@@ -213,6 +214,7 @@ impl Tracker {
         flow: &PreparedFlow,
     ) -> io::Result<()> {
         let key = self.key();
+        tracing::debug!(path = %path.display(), offset, "resuming");
         let mut source = Source::open(key, file, path.to_owned(), offset, flow)?;
         source.matched = matched;
         self.sources.push(source);

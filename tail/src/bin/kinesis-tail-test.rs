@@ -1,7 +1,7 @@
 //! The test harness of `kinesis-tail`: parses [`kinesis_tail::TailArgs`] and calls
 //! [`kinesis_tail::run`] with the standard AWS configuration (environment, profiles,
 //! `AWS_ENDPOINT_URL_KINESIS`), until SIGINT or SIGTERM; prints the summary as JSON on
-//! stdout. It exists so the integration tests can kill a real process with SIGKILL; the
+//! stdout, logs on stderr (`KINESIS_TAIL_LOG=debug`). It exists so the integration tests can kill a real process with SIGKILL; the
 //! `kinesis tail` subcommand of the `kinesis` CLI replaces it.
 
 use clap::Parser;
@@ -19,6 +19,12 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINESIS_TAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let config = match cli.tail.to_config() {
         Ok(c) => c,
         Err(e) => {

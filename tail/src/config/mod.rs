@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use args::{PositionArg, TailArgs};
 pub use validate::ConfigError;
-pub(crate) use validate::PreparedFlow;
+pub(crate) use validate::{PreparedFlow, regex_error};
 
 /// Where a file seen for the first time starts to be read.
 ///

@@ -371,18 +371,28 @@ fn producer_config(flow: &FlowConfig) -> kpl::ProducerConfig {
 }
 
 /// A regular expression over bytes (lines need not be UTF-8).
-pub(crate) fn compile(
+fn compile(
     flow: usize,
     field: &'static str,
     expression: &str,
     given: &str,
 ) -> Result<Regex, ConfigError> {
-    Regex::new(expression).map_err(|e| ConfigError::Regex {
+    Regex::new(expression).map_err(regex_error(flow, field, given))
+}
+
+/// The error of a regular expression that does not compile.
+pub(crate) fn regex_error(
+    flow: usize,
+    field: &'static str,
+    given: &str,
+) -> impl FnOnce(regex::Error) -> ConfigError {
+    let pattern = given.to_owned();
+    move |e| ConfigError::Regex {
         flow,
         field,
-        pattern: given.to_owned(),
+        pattern,
         message: e.to_string(),
-    })
+    }
 }
 
 fn valid_stream_name(name: &str) -> bool {

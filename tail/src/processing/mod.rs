@@ -15,6 +15,7 @@ mod syslog;
 
 use regex::Regex;
 
+use crate::config::regex_error;
 use crate::config::{ConfigError, LogFormat, OnParseFailure, ProcessingOption, SingleLineOption};
 use log::LogParser;
 
@@ -154,12 +155,7 @@ fn text_regex(
     expression: &str,
     given: &str,
 ) -> Result<Regex, ConfigError> {
-    Regex::new(expression).map_err(|e| ConfigError::Regex {
-        flow,
-        field,
-        pattern: given.to_owned(),
-        message: e.to_string(),
-    })
+    Regex::new(expression).map_err(regex_error(flow, field, given))
 }
 
 /// The line without its `\n` or `\r\n`.
