@@ -356,8 +356,8 @@ fn prepare_flow(index: usize, flow: &FlowConfig) -> Result<PreparedFlow, ConfigE
 }
 
 /// The producer settings of a flow: the Agent's buffer options, our bounds, per-shard
-/// order (so a file's lines stay in order on each shard, across retries) and a TTL long
-/// enough that the producer, not the agent, does the retrying.
+/// order (a file's aggregated lines stay in order on each shard, across retries) and a TTL
+/// long enough that the producer, not the agent, does the retrying.
 fn producer_config(flow: &FlowConfig) -> kpl::ProducerConfig {
     kpl::ProducerConfig::default()
         .aggregation_enabled(flow.aggregation)
