@@ -2,6 +2,7 @@
 //! own where the Agent has none), loaded from TOML or JSON or built from command-line flags.
 
 mod args;
+mod error;
 mod load;
 mod validate;
 
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use args::{PositionArg, TailArgs};
-pub use validate::ConfigError;
+pub use error::ConfigError;
 pub(crate) use validate::{PreparedFlow, regex_error};
 
 /// Where a file seen for the first time starts to be read.
