@@ -129,8 +129,14 @@ pub struct Config {
     pub cleanup_leases_upon_shard_completion: bool,
     /// How often finished leases are looked for. Default 60 s.
     pub lease_cleanup_interval: Duration,
-    /// `maxRecords` per GetRecords call. Default 10,000 (the API's maximum).
+    /// `maxRecords` per GetRecords call (Kinesis records). Default 10,000 (the API's
+    /// maximum).
     pub max_records: u32,
+    /// Most user records per `process_records` call: a de-aggregated GetRecords response
+    /// can hold hundreds of thousands, and it is delivered in calls of at most this many,
+    /// so a consumer that lost its lease stops within one call (the lease is checked
+    /// before each). Default 10,000.
+    pub max_records_per_call: usize,
     /// `idleTimeBetweenReadsInMillis`: the least time between the starts of two GetRecords
     /// calls of one shard, as in the KCL 2.x: every call is paced, so a consumer catching
     /// up takes no more than its share of the shard's 5 calls per second. Default 1.5 s.
@@ -179,6 +185,7 @@ impl Config {
             cleanup_leases_upon_shard_completion: true,
             lease_cleanup_interval: Duration::from_secs(60),
             max_records: 10_000,
+            max_records_per_call: 10_000,
             idle_time_between_reads: Duration::from_millis(1500),
             max_pending_batches: 3,
             max_pending_bytes: 8 << 20,
@@ -242,6 +249,7 @@ impl Config {
             ("max_pending_records", self.max_pending_records),
             ("max_pending_bytes", self.max_pending_bytes),
             ("max_prefetch_bytes", self.max_prefetch_bytes),
+            ("max_records_per_call", self.max_records_per_call),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(name));

@@ -11,7 +11,7 @@ use super::{ConsumerError, shard_end};
 use crate::lease::{HeldLease, HeldLeases, Lease, LostReason, ValidityWatch};
 use crate::retrieval::{Batch, RecordSource, Retriever, ShardEnding, ShardSpec};
 use crate::worker::Stats;
-use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
+use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, Record, ShardProcessor};
 
 /// Everything a shard consumer works with.
 pub(crate) struct ConsumerContext {
@@ -23,6 +23,8 @@ pub(crate) struct ConsumerContext {
     /// Raised when the worker shuts down gracefully.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) parent_poll: Duration,
+    /// Most user records per `process_records` call.
+    pub(crate) max_records_per_call: usize,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -186,30 +188,64 @@ impl<P: ShardProcessor> Consumer<P> {
         }
     }
 
+    /// Delivers a batch in calls of at most `max_records_per_call` user records, checking
+    /// the lease and the shutdown signals before each call: a consumer that lost its lease
+    /// delivers nothing more, not even the rest of the batch.
     async fn deliver(&mut self, batch: Batch) -> ConsumerEvent {
-        if let Some(r) = self.pending_shutdown() {
-            return ConsumerEvent::Shutdown(r);
+        let Batch {
+            records,
+            millis_behind_latest,
+            end,
+            ..
+        } = batch;
+        let max = self.ctx.max_records_per_call.max(1);
+        if records.len() <= max {
+            if let Some(event) = self.deliver_call(records, millis_behind_latest).await {
+                return event;
+            }
+        } else {
+            let mut rest = records.into_iter();
+            loop {
+                let call: Vec<Record> = rest.by_ref().take(max).collect();
+                if call.is_empty() {
+                    break;
+                }
+                if let Some(event) = self.deliver_call(call, millis_behind_latest).await {
+                    return event;
+                }
+            }
         }
-        if let Some(last) = batch.records.last() {
-            self.checkpointer.delivered(last.position());
-            let count = batch.records.len() as u64;
-            let bytes: usize = batch.records.iter().map(|r| r.data.len()).sum();
-            self.processor
-                .process_records(ProcessRecordsInput {
-                    records: batch.records,
-                    millis_behind_latest: batch.millis_behind_latest,
-                    checkpointer: self.checkpointer.clone(),
-                })
-                .await;
-            self.ctx.stats.delivered(count, bytes as u64);
-        }
-        match batch.end {
+        match end {
             Some(ending) => {
                 self.ending = Some(ending);
                 ConsumerEvent::ShardEndReached
             }
             None => ConsumerEvent::BatchDelivered,
         }
+    }
+
+    /// One `process_records` call; `Some(shutdown)` instead when a shutdown is pending.
+    async fn deliver_call(
+        &mut self,
+        records: Vec<Record>,
+        millis_behind_latest: Option<i64>,
+    ) -> Option<ConsumerEvent> {
+        if let Some(r) = self.pending_shutdown() {
+            return Some(ConsumerEvent::Shutdown(r));
+        }
+        let last = records.last()?;
+        self.checkpointer.delivered(last.position());
+        let count = records.len() as u64;
+        let bytes: usize = records.iter().map(|r| r.data.len()).sum();
+        self.processor
+            .process_records(ProcessRecordsInput {
+                records,
+                millis_behind_latest,
+                checkpointer: self.checkpointer.clone(),
+            })
+            .await;
+        self.ctx.stats.delivered(count, bytes as u64);
+        None
     }
 
     async fn shut_down(&mut self, reason: ShutdownReason) -> ConsumerEvent {

@@ -204,6 +204,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             retriever: self.w.retriever.clone(),
             shutdown: self.graceful.subscribe(),
             parent_poll: self.w.config.parent_shard_poll_interval,
+            max_records_per_call: self.w.config.max_records_per_call,
             stats: self.w.shared.stats.clone(),
         };
         let id = self.consumers.spawn(consumer::run(ctx, processor)).id();
