@@ -108,12 +108,22 @@ pub struct Config {
     pub failover_time: Duration,
     /// How often held leases are renewed. Default failover_time / 3.
     pub lease_renewal_interval: Duration,
-    /// How often the table is scanned to take (and steal) leases. Default 500 ms (the
-    /// Java KCL waits 2 x failover time + 10 ms). A released lease is taken by another
-    /// worker at its next scan, so this bounds the graceful handover time; each scan is
-    /// an eventually consistent Scan of the table (0.5 read units per 4 KB, about 15
-    /// leases), so raise it for very large tables if DynamoDB cost matters more.
+    /// How often the whole table is scanned to take unowned and expired leases and to
+    /// balance (steal), give or take a tenth. Default 20 s (the Java KCL 2.x's pace, 2 x
+    /// the failover time). A crashed worker's leases are taken after the failover time
+    /// plus up to two of these intervals; lower it for faster crash takeover at the cost of
+    /// a Scan of the table each time. Graceful moves do not wait for it.
     pub lease_taker_interval: Duration,
+    /// How often the owner index (`LeaseOwnerToLeaseKeyIndex`) is queried for leases
+    /// assigned to this worker (by a worker leaving gracefully) or being handed to it: the
+    /// keys of this worker's leases, a cheap read. Default 1 s: a graceful leaver's leases
+    /// are taken over within about a second.
+    pub lease_discovery_interval: Duration,
+    /// `gracefulLeaseHandoffTimeoutMillis`: how long a worker that asked for a lease waits
+    /// for its owner to hand it over (the owner's processor gets `shutdown_requested` and
+    /// makes a final checkpoint) before taking it anyway. Default 30 s. A lease whose owner
+    /// stopped renewing is taken after the failover time instead.
+    pub graceful_lease_handoff_timeout: Duration,
     /// `maxLeasesForWorker`. Default unlimited.
     pub max_leases_for_worker: usize,
     /// `maxLeasesToStealAtOneTime`. Default 1.
@@ -177,7 +187,9 @@ impl Config {
             initial_position: InitialPosition::Latest,
             failover_time: failover,
             lease_renewal_interval: failover / 3,
-            lease_taker_interval: Duration::from_millis(500),
+            lease_taker_interval: Duration::from_secs(20),
+            lease_discovery_interval: Duration::from_secs(1),
+            graceful_lease_handoff_timeout: Duration::from_secs(30),
             max_leases_for_worker: usize::MAX,
             max_leases_to_steal_at_one_time: 1,
             shard_sync_interval: Duration::from_secs(60),
@@ -272,6 +284,11 @@ impl Config {
             ("failover_time", self.failover_time),
             ("lease_renewal_interval", self.lease_renewal_interval),
             ("lease_taker_interval", self.lease_taker_interval),
+            ("lease_discovery_interval", self.lease_discovery_interval),
+            (
+                "graceful_lease_handoff_timeout",
+                self.graceful_lease_handoff_timeout,
+            ),
             ("shard_sync_interval", self.shard_sync_interval),
             (
                 "parent_shard_poll_interval",
@@ -326,7 +343,9 @@ mod tests {
             c.lease_renewal_interval,
             Duration::from_nanos(3_333_333_333)
         );
-        assert_eq!(c.lease_taker_interval, Duration::from_millis(500));
+        assert_eq!(c.lease_taker_interval, Duration::from_secs(20));
+        assert_eq!(c.lease_discovery_interval, Duration::from_secs(1));
+        assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
         assert_eq!(c.max_leases_for_worker, usize::MAX);
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert_eq!(c.shard_sync_interval, Duration::from_secs(60));

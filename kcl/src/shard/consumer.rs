@@ -42,6 +42,8 @@ struct Consumer<P> {
     checkpointer: Checkpointer,
     /// The lease's validity: checked before each delivery, waited on as the watchdog.
     validity: ValidityWatch,
+    /// Set once a graceful hand-off of the lease to another worker is in progress.
+    handoff: watch::Receiver<Option<String>>,
     source: Option<Box<dyn RecordSource>>,
     /// Set once the shard has no more records.
     ending: Option<ShardEnding>,
@@ -57,11 +59,13 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
         ctx.lease.checkpoint.clone(),
     );
     let validity = ctx.held.validity.watch();
+    let handoff = ctx.held.handoff_watch();
     let mut consumer = Consumer {
         ctx,
         processor,
         checkpointer,
         validity,
+        handoff,
         source: None,
         ending: None,
         error: None,
@@ -94,12 +98,13 @@ impl<P: ShardProcessor> Consumer<P> {
     }
 
     /// A shutdown already signalled, strongest reason first. A lease past its validity
-    /// deadline is lost from here on.
+    /// deadline is lost from here on; a lease being handed to another worker is shut down
+    /// as requested (the processor's final checkpoint, then the hand-off completes).
     fn pending_shutdown(&self) -> Option<ShutdownReason> {
         if let Err(reason) = self.ctx.held.validity.check(Instant::now()) {
             self.lost(reason);
             Some(ShutdownReason::LeaseLost)
-        } else if *self.ctx.shutdown.borrow() {
+        } else if *self.ctx.shutdown.borrow() || self.handoff.borrow().is_some() {
             Some(ShutdownReason::Requested)
         } else {
             None
@@ -115,9 +120,11 @@ impl<P: ShardProcessor> Consumer<P> {
     /// Waits for a shutdown signal, the lease's watchdog included; never returns otherwise.
     async fn shutdown_signal(&mut self) -> ShutdownReason {
         let (validity, shutdown) = (&mut self.validity, &mut self.ctx.shutdown);
+        let handoff = &mut self.handoff;
         let lost = tokio::select! {
             reason = validity.invalid() => reason,
             _ = shutdown.wait_for(|s| *s) => return ShutdownReason::Requested,
+            _ = handoff.wait_for(Option::is_some) => return ShutdownReason::Requested,
         };
         self.lost(lost);
         ShutdownReason::LeaseLost
