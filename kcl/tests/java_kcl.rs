@@ -33,3 +33,12 @@ async fn checkpoints_cross_between_java_and_kcl_with_sub_sequence_numbers() {
 async fn mixed_fleet_2x_shares_the_shards_through_a_split() {
     java::mixed_fleet::run().await;
 }
+
+/// Graceful hand-overs kcl -> Java and Java -> kcl (2.x-compatible mode; each giver
+/// checkpoints everything in `shutdown_requested`): each receiver starts at the giver's
+/// final checkpoint and nothing is delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Java 17 and kclpy-ext in a loopback-only network namespace: run by .ci/java-kcl"]
+async fn graceful_handover_between_kcl_and_java_both_ways() {
+    java::handover::run().await;
+}

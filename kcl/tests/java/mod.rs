@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod daemon;
 pub mod events;
+pub mod handover;
 pub mod kcl_side;
 pub mod mixed_fleet;
 pub mod netns;
