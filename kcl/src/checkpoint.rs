@@ -315,7 +315,7 @@ impl Checkpointer {
     async fn fenced<F, Fut>(&self, op: F) -> Result<(), CheckpointError>
     where
         F: Fn(u64) -> Fut,
-        Fut: Future<Output = Result<u64, LeaseStoreError>>,
+        Fut: Future<Output = Result<crate::lease::Written, LeaseStoreError>>,
     {
         let lost = || CheckpointError::LeaseLost {
             shard_id: self.inner.shard_id.clone(),

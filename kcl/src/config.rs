@@ -108,12 +108,22 @@ pub struct Config {
     pub failover_time: Duration,
     /// How often held leases are renewed. Default failover_time / 3.
     pub lease_renewal_interval: Duration,
-    /// How often the table is scanned to take (and steal) leases. Default 500 ms (the
-    /// Java KCL waits 2 x failover time + 10 ms). A released lease is taken by another
-    /// worker at its next scan, so this bounds the graceful handover time; each scan is
-    /// an eventually consistent Scan of the table (0.5 read units per 4 KB, about 15
-    /// leases), so raise it for very large tables if DynamoDB cost matters more.
+    /// How often the whole table is scanned to take unowned and expired leases and to
+    /// balance (steal), give or take a tenth. Default 20 s (the Java KCL 2.x's pace, 2 x
+    /// the failover time). A crashed worker's leases are taken after the failover time
+    /// plus up to two of these intervals; lower it for faster crash takeover at the cost of
+    /// a Scan of the table each time. Graceful moves do not wait for it.
     pub lease_taker_interval: Duration,
+    /// How often the owner index (`LeaseOwnerToLeaseKeyIndex`) is queried for leases
+    /// assigned to this worker (by a worker leaving gracefully) or being handed to it: the
+    /// keys of this worker's leases, a cheap read. Default 1 s: a graceful leaver's leases
+    /// are taken over within about a second.
+    pub lease_discovery_interval: Duration,
+    /// `gracefulLeaseHandoffTimeoutMillis`: how long a worker that asked for a lease waits
+    /// for its owner to hand it over (the owner's processor gets `shutdown_requested` and
+    /// makes a final checkpoint) before taking it anyway. Default 30 s. A lease whose owner
+    /// stopped renewing is taken after the failover time instead.
+    pub graceful_lease_handoff_timeout: Duration,
     /// `maxLeasesForWorker`. Default unlimited.
     pub max_leases_for_worker: usize,
     /// `maxLeasesToStealAtOneTime`. Default 1.
@@ -129,8 +139,14 @@ pub struct Config {
     pub cleanup_leases_upon_shard_completion: bool,
     /// How often finished leases are looked for. Default 60 s.
     pub lease_cleanup_interval: Duration,
-    /// `maxRecords` per GetRecords call. Default 10,000 (the API's maximum).
+    /// `maxRecords` per GetRecords call (Kinesis records). Default 10,000 (the API's
+    /// maximum).
     pub max_records: u32,
+    /// Most user records per `process_records` call: a de-aggregated GetRecords response
+    /// can hold hundreds of thousands, and it is delivered in calls of at most this many,
+    /// so a consumer that lost its lease stops within one call (the lease is checked
+    /// before each). Default 10,000.
+    pub max_records_per_call: usize,
     /// `idleTimeBetweenReadsInMillis`: the least time between the starts of two GetRecords
     /// calls of one shard, as in the KCL 2.x: every call is paced, so a consumer catching
     /// up takes no more than its share of the shard's 5 calls per second. Default 1.5 s.
@@ -171,7 +187,9 @@ impl Config {
             initial_position: InitialPosition::Latest,
             failover_time: failover,
             lease_renewal_interval: failover / 3,
-            lease_taker_interval: Duration::from_millis(500),
+            lease_taker_interval: Duration::from_secs(20),
+            lease_discovery_interval: Duration::from_secs(1),
+            graceful_lease_handoff_timeout: Duration::from_secs(30),
             max_leases_for_worker: usize::MAX,
             max_leases_to_steal_at_one_time: 1,
             shard_sync_interval: Duration::from_secs(60),
@@ -179,6 +197,7 @@ impl Config {
             cleanup_leases_upon_shard_completion: true,
             lease_cleanup_interval: Duration::from_secs(60),
             max_records: 10_000,
+            max_records_per_call: 10_000,
             idle_time_between_reads: Duration::from_millis(1500),
             max_pending_batches: 3,
             max_pending_bytes: 8 << 20,
@@ -242,6 +261,7 @@ impl Config {
             ("max_pending_records", self.max_pending_records),
             ("max_pending_bytes", self.max_pending_bytes),
             ("max_prefetch_bytes", self.max_prefetch_bytes),
+            ("max_records_per_call", self.max_records_per_call),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(name));
@@ -264,6 +284,11 @@ impl Config {
             ("failover_time", self.failover_time),
             ("lease_renewal_interval", self.lease_renewal_interval),
             ("lease_taker_interval", self.lease_taker_interval),
+            ("lease_discovery_interval", self.lease_discovery_interval),
+            (
+                "graceful_lease_handoff_timeout",
+                self.graceful_lease_handoff_timeout,
+            ),
             ("shard_sync_interval", self.shard_sync_interval),
             (
                 "parent_shard_poll_interval",
@@ -318,7 +343,9 @@ mod tests {
             c.lease_renewal_interval,
             Duration::from_nanos(3_333_333_333)
         );
-        assert_eq!(c.lease_taker_interval, Duration::from_millis(500));
+        assert_eq!(c.lease_taker_interval, Duration::from_secs(20));
+        assert_eq!(c.lease_discovery_interval, Duration::from_secs(1));
+        assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
         assert_eq!(c.max_leases_for_worker, usize::MAX);
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert_eq!(c.shard_sync_interval, Duration::from_secs(60));

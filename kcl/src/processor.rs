@@ -79,8 +79,11 @@ pub trait ShardProcessor: Send + 'static {
     /// is handed to another attempt and its children never start.
     fn shard_ended(&mut self, checkpointer: Checkpointer) -> impl Future<Output = ()> + Send;
 
-    /// The worker is shutting down gracefully; the lease is still held, so this is the
-    /// place for a final checkpoint. The lease is released afterwards.
+    /// The lease is leaving this worker gracefully: the worker is shutting down, or
+    /// another worker asked for the lease to balance the load (a graceful hand-off). The
+    /// lease is still held, so this is the place for a final checkpoint: the next owner
+    /// starts right after it. The lease goes to its next owner once this returns (a
+    /// hand-off is forced by the receiver after `graceful_lease_handoff_timeout`).
     fn shutdown_requested(
         &mut self,
         checkpointer: Checkpointer,

@@ -1,6 +1,6 @@
 //! Balance: 3 workers on 12 shards converge to 4/4/4; a 4th worker gets its share by
-//! stealing; a worker leaving gracefully hands its leases over at once (well inside the
-//! failover time, so by release and not by expiry).
+//! stealing, each steal a hand-off the owner completes; a worker leaving gracefully hands
+//! its leases over at once (well inside the failover time, so not by expiry).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -55,7 +55,10 @@ async fn three_workers_balance_a_fourth_steals_and_a_leaver_hands_over() {
     println!("3 workers: {three:?}");
     log.wait_until("every record", |d| d.len() == 240).await;
 
-    let lost_before: u64 = [&a, &b, &c].iter().map(|h| h.status().leases_lost).sum();
+    let released_before: u64 = [&a, &b, &c]
+        .iter()
+        .map(|h| h.status().leases_released)
+        .sum();
     let (d, td) = start("d");
     let four = common::wait_leases(&[&a, &b, &c, &d], Duration::from_secs(30), |s| {
         sizes(s) == [3, 3, 3, 3] && disjoint_cover(s, 12)
@@ -63,11 +66,18 @@ async fn three_workers_balance_a_fourth_steals_and_a_leaver_hands_over() {
     .await;
     println!("4 workers: {four:?}");
     assert!(d.status().leases_taken >= 3, "d took its share by stealing");
+    // A steal is a hand-off: each owner finishes with its processor's shutdown_requested
+    // and passes the lease on; none of them loses a lease.
     let lost: u64 = [&a, &b, &c].iter().map(|h| h.status().leases_lost).sum();
+    let released: u64 = [&a, &b, &c]
+        .iter()
+        .map(|h| h.status().leases_released)
+        .sum();
+    assert_eq!(lost, 0, "no owner lost a lease to the steals");
     assert_eq!(
-        lost - lost_before,
+        released - released_before,
         3,
-        "exactly the three stolen leases were lost by their owners"
+        "exactly the three stolen leases were handed over by their owners"
     );
 
     // d leaves gracefully: its leases are released and taken by the others at once.

@@ -6,6 +6,8 @@
 //!   `aws-sdk-kinesis` / `aws-sdk-dynamodb` clients configured for them.
 //! - [`FaultProxy`] sits between a real client and a real server and injects faults by
 //!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries.
+//! - [`MeteringProxy`] sits in front of DynamoDB and counts calls, items and capacity
+//!   units per operation.
 //! - [`streams`] has small helpers around the real SDK (create a stream and wait until
 //!   it is active, read a whole shard).
 //! - [`workload`] reads the `AGGW` workload files of `shared/bench/gen_workloads.py`
@@ -25,6 +27,7 @@ mod entry_faults;
 mod fault_proxy;
 mod faults;
 mod local_aws;
+mod metering;
 mod observer;
 pub mod rng;
 pub mod streams;
@@ -38,4 +41,5 @@ pub use faults::{Fault, Rule};
 pub use local_aws::{
     DYNAMODB_ENDPOINT_ENV, KINESIS_ENDPOINT_ENV, LocalAws, LocalAwsError, LocalAwsOptions, serve,
 };
+pub use metering::{Cost, MeteringProxy};
 pub use observer::{Outcome, ProxyEvent, ProxyLog};

@@ -26,6 +26,7 @@ pub(crate) mod attr {
     pub(crate) const STARTING_HASH_KEY: &str = "startingHashKey";
     pub(crate) const ENDING_HASH_KEY: &str = "endingHashKey";
     pub(crate) const ENTITY_TYPE: &str = "entityType";
+    pub(crate) const CHECKPOINT_OWNER: &str = "checkpointOwner";
 }
 
 /// An item that is not a readable lease.
@@ -164,6 +165,7 @@ pub(crate) fn decode(item: &Item) -> Result<Lease, LeaseDecodeError> {
     Ok(Lease {
         key,
         owner: get_s(item, attr::LEASE_OWNER)?,
+        checkpoint_owner: get_s(item, attr::CHECKPOINT_OWNER)?,
         counter,
         checkpoint,
         pending_checkpoint,
@@ -258,6 +260,7 @@ mod tests {
         Lease {
             key: "shardId-000000000002".into(),
             owner: Some("w1".into()),
+            checkpoint_owner: None,
             counter: 17,
             checkpoint: Position::at("4959", 3).unwrap(),
             pending_checkpoint: Some(Position::at("4960", 0).unwrap()),

@@ -14,16 +14,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::held::{Fence, WRITE_ATTEMPTS};
-use super::{HeldLease, HeldLeases, LeaseStoreError, LostReason};
+use super::{HeldLease, HeldLeases, LeaseStoreError, LostReason, Written};
 
 impl HeldLeases {
-    /// Runs one fenced write on a held lease: `op(counter)` returns the new counter. Retries
+    /// Runs one fenced write on a held lease: `op(counter)` writes at that counter. Retries
     /// throttling and transient failures; refuses at once when the lease is no longer
-    /// valid (lost, or past its deadline).
+    /// valid (lost, or past its deadline). A write that shows a hand-off in progress
+    /// signals it on the held lease.
     pub(crate) async fn write<F, Fut>(&self, held: &HeldLease, op: F) -> Result<(), LeaseStoreError>
     where
         F: Fn(u64) -> Fut,
-        Fut: Future<Output = Result<u64, LeaseStoreError>>,
+        Fut: Future<Output = Result<Written, LeaseStoreError>>,
     {
         let mut fence = held.fence.lock().await;
         let mut attempt = 0;
@@ -38,12 +39,15 @@ impl HeldLeases {
             let sent = Instant::now();
             // Boxed: an SDK call's future is large, and this one lives beside the read below.
             let error = match Box::pin(op(fence.counter)).await {
-                Ok(next) => {
+                Ok(written) => {
                     *fence = Fence {
-                        counter: next,
+                        counter: written.counter,
                         unknown_since: None,
                     };
                     held.validity.confirm(sent);
+                    if let Some(to) = written.handoff_to {
+                        held.handoff_requested(to);
+                    }
                     return Ok(());
                 }
                 Err(e) => e,
@@ -84,7 +88,7 @@ impl HeldLeases {
         let Some(lease) = self.store.get(&held.key).await? else {
             return Ok(false);
         };
-        let ours = lease.owner.as_deref() == Some(self.me.as_str());
+        let ours = lease.actual_owner() == Some(self.me.as_str());
         if !(ours && lease.counter == fence.counter + 1) {
             return Ok(false);
         }

@@ -5,6 +5,7 @@
 //! leases never wait for each other.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +40,31 @@ pub(crate) struct HeldLease {
     /// The counter we hold; the lock serializes writes to the lease.
     pub(super) fence: tokio::sync::Mutex<Fence>,
     pub(crate) validity: Validity,
+    /// `Some(new owner)` once a write showed a graceful hand-off of this lease in progress.
+    handoff: watch::Sender<Option<String>>,
+}
+
+impl HeldLease {
+    /// The worker this lease is being handed to, once a hand-off was seen.
+    pub(crate) fn handoff_to(&self) -> Option<String> {
+        self.handoff.borrow().clone()
+    }
+
+    /// Watches for a hand-off.
+    pub(crate) fn handoff_watch(&self) -> watch::Receiver<Option<String>> {
+        self.handoff.subscribe()
+    }
+
+    /// A write showed a hand-off to `to` in progress.
+    pub(super) fn handoff_requested(&self, to: String) {
+        self.handoff.send_if_modified(|h| {
+            let new = h.is_none();
+            if new {
+                *h = Some(to);
+            }
+            new
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +133,7 @@ impl HeldLeases {
                 unknown_since: None,
             }),
             validity: Validity::new(sent, self.failover),
+            handoff: watch::channel(None).0,
         });
         let mut map = self.lock();
         if let Some(old) = map.insert(key.to_owned(), held.clone()) {
@@ -172,11 +199,49 @@ impl HeldLeases {
 
     /// Releases a held lease in the table (owner removed, counter + 1) and drops it.
     pub(crate) async fn release(&self, held: &HeldLease) -> Result<(), LeaseStoreError> {
-        let _fence = held.fence.lock().await;
+        self.pass_on(held, |_| self.store.release(&held.key, &self.me))
+            .await
+    }
+
+    /// Completes a hand-off of a held lease to `to` (after the processor's final
+    /// checkpoint) and drops it.
+    pub(crate) async fn complete_handoff(
+        &self,
+        held: &HeldLease,
+        to: &str,
+    ) -> Result<(), LeaseStoreError> {
+        self.pass_on(held, |counter| async move {
+            self.store
+                .complete_handoff(&held.key, counter, &self.me, to)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Assigns a held lease to `to` (after the processor's final checkpoint) and drops it.
+    pub(crate) async fn assign(&self, held: &HeldLease, to: &str) -> Result<(), LeaseStoreError> {
+        self.pass_on(held, |counter| async move {
+            self.store
+                .assign(&held.key, counter, &self.me, to)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Runs the last write of a held lease (`op(counter)`, retried when worth it) and drops
+    /// the lease, whatever the outcome.
+    async fn pass_on<F, Fut>(&self, held: &HeldLease, op: F) -> Result<(), LeaseStoreError>
+    where
+        F: Fn(u64) -> Fut,
+        Fut: Future<Output = Result<(), LeaseStoreError>>,
+    {
+        let fence = held.fence.lock().await;
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            match self.store.release(&held.key, &self.me).await {
+            match op(fence.counter).await {
                 Err(e) if e.is_retryable() && attempt < WRITE_ATTEMPTS => {
                     tokio::time::sleep(crate::backoff::delay(attempt, Duration::from_millis(40)))
                         .await;
@@ -184,6 +249,7 @@ impl HeldLeases {
                 other => break other,
             }
         };
+        drop(fence);
         self.forget(&held.key, held.token);
         result
     }

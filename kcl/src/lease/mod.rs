@@ -12,8 +12,10 @@ mod renewer;
 mod scan;
 mod store;
 pub(crate) mod sync_plan;
+mod table;
 pub(crate) mod taker;
 mod validity;
+mod writes;
 
 pub use codec::LeaseDecodeError;
 pub use error::LeaseStoreError;
@@ -23,3 +25,4 @@ pub use model::Lease;
 pub(crate) use renewer::renew_while_held;
 pub(crate) use store::{LeaseStore, StoreTimeouts};
 pub(crate) use validity::ValidityWatch;
+pub(crate) use writes::Written;

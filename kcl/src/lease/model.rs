@@ -18,8 +18,12 @@ use crate::Position;
 pub struct Lease {
     /// `leaseKey`: the shard id.
     pub key: String,
-    /// `leaseOwner`: the worker holding it, if any.
+    /// `leaseOwner`: the worker holding it, if any; during a graceful hand-off, the worker
+    /// it is being handed to.
     pub owner: Option<String>,
+    /// `checkpointOwner`: during a graceful hand-off (the Java KCL 3.x protocol), the
+    /// worker handing it over, which still holds it until its final checkpoint.
+    pub checkpoint_owner: Option<String>,
     /// `leaseCounter`: the fencing counter, +1 on every write.
     pub counter: u64,
     /// `checkpoint` and `checkpointSubSequenceNumber`.
@@ -44,6 +48,7 @@ impl Lease {
         Lease {
             key: key.into(),
             owner: None,
+            checkpoint_owner: None,
             counter: 0,
             checkpoint,
             pending_checkpoint: None,
@@ -53,6 +58,25 @@ impl Lease {
             child_shard_ids: Vec::new(),
             hash_range: None,
         }
+    }
+
+    /// The worker that holds it now: the one handing it over during a hand-off, else the
+    /// owner.
+    ///
+    /// ```
+    /// let mut lease = kcl::Lease::new("shardId-000000000000", kcl::Position::TrimHorizon);
+    /// lease.owner = Some("new".into());
+    /// assert_eq!(lease.actual_owner(), Some("new"));
+    /// lease.checkpoint_owner = Some("old".into()); // a hand-off from "old" to "new"
+    /// assert_eq!(lease.actual_owner(), Some("old"));
+    /// ```
+    pub fn actual_owner(&self) -> Option<&str> {
+        self.checkpoint_owner.as_deref().or(self.owner.as_deref())
+    }
+
+    /// Whether a graceful hand-off of it is in progress.
+    pub fn is_handing_off(&self) -> bool {
+        self.checkpoint_owner.is_some()
     }
 
     /// Whether the shard was fully processed (`checkpoint` is `SHARD_END`).

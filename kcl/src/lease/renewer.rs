@@ -32,7 +32,8 @@ pub(crate) async fn renew_while_held(
             continue;
         }
         let store = leases.store();
-        match leases.write(&held, |c| store.renew(&held.key, c)).await {
+        let me = leases.worker_id();
+        match leases.write(&held, |c| store.renew(&held.key, c, me)).await {
             Ok(()) => next = held.validity.last_confirmed() + every,
             Err(e) if e.is_condition_failed() => return,
             Err(e) => {

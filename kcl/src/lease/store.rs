@@ -1,27 +1,29 @@
-//! The lease table's DynamoDB I/O. Every write is conditional, as the KCL's are.
+//! The lease table's DynamoDB I/O: reads, creation and deletion here; the table and its
+//! index in `table.rs`; the fenced writes to held leases in `writes.rs`. Every write is
+//! conditional, as the KCL's are.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
-};
-use bytes::Bytes;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{self, ItemKind, attr, n, s};
 use super::scan::{ScanReport, TableScan};
+use super::table::OWNER_INDEX;
 use super::{Lease, LeaseStoreError};
-use crate::Position;
 
 /// The lease table of one application.
 #[derive(Clone, Debug)]
 pub(crate) struct LeaseStore {
-    client: Client,
-    table: String,
-    timeouts: StoreTimeouts,
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) timeouts: StoreTimeouts,
     report: ScanReport,
+    /// Whether the owner index exists and is ACTIVE.
+    index_ready: Arc<AtomicBool>,
 }
 
 /// How long one lease table call may take.
@@ -54,13 +56,14 @@ impl LeaseStore {
             table: table.into(),
             timeouts,
             report: ScanReport::default(),
+            index_ready: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Runs one SDK call (one attempt: the SDK does not retry) under `timeout` (the lease
     /// timeout for writes to held leases and their settling reads, the table timeout for
     /// the rest), classifying its error.
-    async fn call<T, E>(
+    pub(super) async fn call<T, E>(
         &self,
         timeout: Duration,
         operation: &'static str,
@@ -78,58 +81,6 @@ impl LeaseStore {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(LeaseStoreError::from_sdk(operation, &self.table, e)),
             Err(_) => Err(LeaseStoreError::Timeout { operation, timeout }),
-        }
-    }
-
-    /// Creates the table (PAY_PER_REQUEST, hash key `leaseKey` S) unless it exists, and
-    /// waits until it is ACTIVE.
-    pub(crate) async fn ensure_table(&self) -> Result<()> {
-        if self.table_status().await? != Some(TableStatus::Active) {
-            let created = self
-                .call(
-                    self.timeouts.table,
-                    "CreateTable",
-                    self.client
-                        .create_table()
-                        .table_name(&self.table)
-                        .billing_mode(BillingMode::PayPerRequest)
-                        .key_schema(key_schema()?)
-                        .attribute_definitions(attribute_definition()?)
-                        .send(),
-                )
-                .await;
-            match created {
-                Ok(_) => tracing::info!(table = %self.table, "created the lease table"),
-                // ResourceInUseException: another worker created it meanwhile.
-                Err(LeaseStoreError::Fatal { message, .. })
-                    if message.contains("ResourceInUse") || message.contains("already exists") => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for _ in 0..600 {
-            if self.table_status().await? == Some(TableStatus::Active) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(LeaseStoreError::Timeout {
-            operation: "DescribeTable (waiting for ACTIVE)",
-            timeout: Duration::from_secs(60),
-        })
-    }
-
-    async fn table_status(&self) -> Result<Option<TableStatus>> {
-        let described = self
-            .call(
-                self.timeouts.table,
-                "DescribeTable",
-                self.client.describe_table().table_name(&self.table).send(),
-            )
-            .await;
-        match described {
-            Ok(out) => Ok(out.table().and_then(|t| t.table_status().cloned())),
-            Err(LeaseStoreError::TableMissing { .. }) => Ok(None),
-            Err(e) => Err(e),
         }
     }
 
@@ -207,160 +158,60 @@ impl LeaseStore {
         }
     }
 
-    /// Renews a held lease: counter + 1, fenced on the counter we hold. Returns the new counter.
-    pub(crate) async fn renew(&self, key: &str, held: u64) -> Result<u64> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::LEASE_KEY, s(key))
-            .update_expression("SET leaseCounter = :next")
-            .condition_expression("attribute_exists(leaseKey) AND leaseCounter = :held")
-            .expression_attribute_values(":next", n(held + 1))
-            .expression_attribute_values(":held", n(held));
-        self.call(self.timeouts.lease, "UpdateItem (renew)", update.send())
-            .await?;
-        Ok(held + 1)
+    pub(super) fn set_index_ready(&self, ready: bool) {
+        self.index_ready.store(ready, Ordering::Relaxed);
     }
 
-    /// Takes (or steals) a lease seen with `seen` counter and `previous` owner: owner := me,
-    /// counter + 1, ownerSwitchesSinceCheckpoint + 1 when the owner changes.
-    pub(crate) async fn take(
-        &self,
-        key: &str,
-        seen: u64,
-        previous: Option<&str>,
-        me: &str,
-    ) -> Result<u64> {
-        let switches = previous.is_some_and(|p| p != me);
-        let expression = if switches {
-            "SET leaseOwner = :me, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one REMOVE checkpointOwner"
-        } else {
-            "SET leaseOwner = :me, leaseCounter = :next REMOVE checkpointOwner"
-        };
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::LEASE_KEY, s(key))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(leaseKey) AND leaseCounter = :seen")
-            .expression_attribute_values(":me", s(me))
-            .expression_attribute_values(":next", n(seen + 1))
-            .expression_attribute_values(":seen", n(seen));
-        if switches {
-            update = update.expression_attribute_values(":one", n(1));
+    /// Whether leases assigned to a worker can be found through the owner index.
+    pub(crate) fn index_ready(&self) -> bool {
+        self.index_ready.load(Ordering::Relaxed)
+    }
+
+    /// The keys of the leases whose `leaseOwner` is `owner`, from the owner index (keys
+    /// only: a cheap read). `None` when the table has no usable owner index.
+    pub(crate) async fn owned_by(&self, owner: &str) -> Result<Option<Vec<String>>> {
+        if !self.index_ready() {
+            return Ok(None);
         }
-        self.call(self.timeouts.lease, "UpdateItem (take)", update.send())
-            .await?;
-        Ok(seen + 1)
-    }
-
-    /// Releases a lease on graceful shutdown: owner removed, counter + 1, fenced on the
-    /// owner being me.
-    pub(crate) async fn release(&self, key: &str, me: &str) -> Result<()> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::LEASE_KEY, s(key))
-            .update_expression(
-                "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner, checkpointOwner",
-            )
-            .condition_expression("leaseOwner = :me")
-            .expression_attribute_values(":me", s(me))
-            .expression_attribute_values(":one", n(1));
-        self.call(self.timeouts.lease, "UpdateItem (release)", update.send())
-            .await?;
-        Ok(())
-    }
-
-    /// Writes a checkpoint (and clears a prepared one), fenced on counter and owner.
-    pub(crate) async fn checkpoint(
-        &self,
-        key: &str,
-        held: u64,
-        me: &str,
-        position: &Position,
-    ) -> Result<u64> {
-        let (checkpoint, sub) = position.to_table();
-        let update = self
-            .fenced_update(key, held, me)
-            .update_expression(
-                "SET checkpoint = :cp, checkpointSubSequenceNumber = :sub, \
-                 ownerSwitchesSinceCheckpoint = :zero, leaseCounter = :next \
-                 REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState",
-            )
-            .expression_attribute_values(":cp", AttributeValue::S(checkpoint))
-            .expression_attribute_values(":sub", n(sub))
-            .expression_attribute_values(":zero", n(0));
-        self.call(
-            self.timeouts.lease,
-            "UpdateItem (checkpoint)",
-            update.send(),
-        )
-        .await?;
-        Ok(held + 1)
-    }
-
-    /// Writes a prepared checkpoint with optional application state, fenced on counter
-    /// and owner; the checkpoint itself is unchanged.
-    pub(crate) async fn prepare_checkpoint(
-        &self,
-        key: &str,
-        held: u64,
-        me: &str,
-        position: &Position,
-        state: Option<&Bytes>,
-    ) -> Result<u64> {
-        let (pending, sub) = position.to_table();
-        let mut update = self
-            .fenced_update(key, held, me)
-            .expression_attribute_values(":pcp", AttributeValue::S(pending))
-            .expression_attribute_values(":psub", n(sub));
-        update = match state {
-            Some(state) => update
-                .update_expression(
-                    "SET pendingCheckpoint = :pcp, pendingCheckpointSubSequenceNumber = :psub, \
-                     pendingCheckpointState = :pst, leaseCounter = :next",
+        let mut keys = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .call(
+                    self.timeouts.lease,
+                    "Query (owner index)",
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(OWNER_INDEX)
+                        .key_condition_expression("leaseOwner = :owner")
+                        .expression_attribute_values(":owner", s(owner))
+                        .set_exclusive_start_key(start.take())
+                        .send(),
                 )
-                .expression_attribute_values(":pst", codec::b(state)),
-            None => update.update_expression(
-                "SET pendingCheckpoint = :pcp, pendingCheckpointSubSequenceNumber = :psub, \
-                 leaseCounter = :next REMOVE pendingCheckpointState",
-            ),
-        };
-        self.call(
-            self.timeouts.lease,
-            "UpdateItem (prepare checkpoint)",
-            update.send(),
-        )
-        .await?;
-        Ok(held + 1)
-    }
-
-    /// Writes `childShardIds` at shard end, fenced on counter and owner.
-    pub(crate) async fn set_child_shard_ids(
-        &self,
-        key: &str,
-        held: u64,
-        me: &str,
-        children: &[String],
-    ) -> Result<u64> {
-        let Some(set) = codec::string_set(children) else {
-            return Ok(held);
-        };
-        let update = self
-            .fenced_update(key, held, me)
-            .update_expression("SET childShardIds = :children, leaseCounter = :next")
-            .expression_attribute_values(":children", set);
-        self.call(
-            self.timeouts.lease,
-            "UpdateItem (child shard ids)",
-            update.send(),
-        )
-        .await?;
-        Ok(held + 1)
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                // The index went away (or never was): back to scans.
+                Err(LeaseStoreError::Fatal { message, .. }) if message.contains("index") => {
+                    self.set_index_ready(false);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            keys.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| match item.get(attr::LEASE_KEY) {
+                        Some(AttributeValue::S(key)) if !key.contains(':') => Some(key.clone()),
+                        _ => None,
+                    }),
+            );
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(Some(keys)),
+            }
+        }
     }
 
     /// Deletes a finished lease, fenced on the counter seen and on `SHARD_END`.
@@ -376,44 +227,5 @@ impl LeaseStore {
         self.call(self.timeouts.table, "DeleteItem", delete.send())
             .await?;
         Ok(())
-    }
-
-    fn fenced_update(
-        &self,
-        key: &str,
-        held: u64,
-        me: &str,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::LEASE_KEY, s(key))
-            .condition_expression("leaseCounter = :held AND leaseOwner = :me")
-            .expression_attribute_values(":held", n(held))
-            .expression_attribute_values(":next", n(held + 1))
-            .expression_attribute_values(":me", s(me))
-    }
-}
-
-fn key_schema() -> Result<KeySchemaElement> {
-    KeySchemaElement::builder()
-        .attribute_name(attr::LEASE_KEY)
-        .key_type(KeyType::Hash)
-        .build()
-        .map_err(build_error)
-}
-
-fn attribute_definition() -> Result<AttributeDefinition> {
-    AttributeDefinition::builder()
-        .attribute_name(attr::LEASE_KEY)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .map_err(build_error)
-}
-
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> LeaseStoreError {
-    LeaseStoreError::Fatal {
-        operation: "CreateTable",
-        message: e.to_string(),
     }
 }

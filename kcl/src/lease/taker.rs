@@ -68,11 +68,17 @@ pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan 
     let mut total = input.unreadable;
     for lease in input.leases.iter().filter(|l| !l.is_finished()) {
         total += 1;
-        if input.held.contains(&lease.key) {
+        // A lease in a hand-off counts for the worker it is handed to (its `leaseOwner`),
+        // on both sides: otherwise the receiver asks for more while it waits, and the
+        // giver, still holding it, takes another in its place.
+        if input.held.contains(&lease.key) && !lease.is_handing_off() {
             *counts.entry(input.me).or_default() += 1;
         } else if is_available(input, lease) {
             if !input.busy.contains(&lease.key) {
                 available.push(lease);
+            } else if lease.owner.as_deref() == Some(input.me) {
+                // Handed to this worker and about to be taken.
+                *counts.entry(input.me).or_default() += 1;
             }
         } else if let Some(owner) = lease.owner.as_deref() {
             *counts.entry(owner).or_default() += 1;
@@ -110,13 +116,19 @@ pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan 
     plan
 }
 
+/// Unowned, expired, or this worker's without being held here (an earlier run). A lease
+/// in a graceful hand-off belongs to the worker handing it over until it expires.
 fn is_available(input: &TakerInput<'_>, lease: &Lease) -> bool {
-    match lease.owner.as_deref() {
-        None => true,
-        Some(owner) if owner == input.me => true,
-        Some(_) => input
+    let expired = || {
+        input
             .tracker
-            .is_expired(&lease.key, input.now, input.failover),
+            .is_expired(&lease.key, input.now, input.failover)
+    };
+    match lease.actual_owner() {
+        None => true,
+        _ if lease.is_handing_off() => expired(),
+        Some(owner) if owner == input.me => true,
+        Some(_) => expired(),
     }
 }
 
@@ -147,7 +159,7 @@ fn choose_steals(
     let mut candidates: Vec<&Lease> = input
         .leases
         .iter()
-        .filter(|l| !l.is_finished() && l.owner.as_deref() == Some(victim))
+        .filter(|l| !l.is_finished() && !l.is_handing_off() && l.owner.as_deref() == Some(victim))
         .filter(|l| !input.busy.contains(&l.key) && !input.held.contains(&l.key))
         .collect();
     rng.shuffle(&mut candidates);
@@ -283,6 +295,54 @@ mod tests {
         let p = Case::new(leases).plan_at(Instant::now(), usize::MAX, 3);
         assert_eq!(p.stats.target, 3);
         assert_eq!(p.steal.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_in_a_hand_off_counts_for_its_receiver_on_both_sides() {
+        // a:4 b:4, and one of a's being handed to me: me is at 1 of target 3 and asks for
+        // one more, not two; a (4 with the one it hands over) is seen at 3.
+        let owners = ["a", "a", "a", "a", "b", "b", "b", "b", "me"];
+        let mut leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
+        leases[8].checkpoint_owner = Some("a".into());
+        let mut case = Case::new(leases);
+        case.held.clear();
+        case.busy.insert(case.leases[8].key.clone());
+        let p = case.plan_at(case.now, usize::MAX, 5);
+        assert_eq!((p.stats.mine, p.stats.target), (1, 3));
+        assert_eq!(p.steal.len(), 1, "one more, from b (4) rather than a (3)");
+        assert_eq!(p.steal[0].owner.as_deref(), Some("b"));
+        // On the giver, which still holds the lease it hands over (to x): 4, not 5.
+        let owners = ["me", "me", "me", "me", "b", "b", "b", "b", "x"];
+        let mut leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, Some(o)))
+            .collect();
+        leases[8].checkpoint_owner = Some("me".into());
+        let mut giver = Case::new(leases);
+        giver.held.insert(giver.leases[8].key.clone());
+        let p = giver.plan_at(giver.now, usize::MAX, 5);
+        assert_eq!(
+            p.stats.mine, 4,
+            "the lease it hands over is not counted as its own"
+        );
+        assert!(
+            p.take.is_empty() && p.steal.is_empty(),
+            "at target 3 with 4"
+        );
+        // The receiver once the giver completed the hand-off, before it took the lease:
+        // still counted as its own.
+        case.leases[8].checkpoint_owner = None;
+        let p = case.plan_at(case.now, usize::MAX, 5);
+        assert_eq!(
+            p.stats.mine, 1,
+            "a completed hand-off waiting to be taken counts"
+        );
+        assert!(p.take.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use super::{ConsumerError, shard_end};
 use crate::lease::{HeldLease, HeldLeases, Lease, LostReason, ValidityWatch};
 use crate::retrieval::{Batch, RecordSource, Retriever, ShardEnding, ShardSpec};
 use crate::worker::Stats;
-use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
+use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, Record, ShardProcessor};
 
 /// Everything a shard consumer works with.
 pub(crate) struct ConsumerContext {
@@ -23,6 +23,8 @@ pub(crate) struct ConsumerContext {
     /// Raised when the worker shuts down gracefully.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) parent_poll: Duration,
+    /// Most user records per `process_records` call.
+    pub(crate) max_records_per_call: usize,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -40,6 +42,8 @@ struct Consumer<P> {
     checkpointer: Checkpointer,
     /// The lease's validity: checked before each delivery, waited on as the watchdog.
     validity: ValidityWatch,
+    /// Set once a graceful hand-off of the lease to another worker is in progress.
+    handoff: watch::Receiver<Option<String>>,
     source: Option<Box<dyn RecordSource>>,
     /// Set once the shard has no more records.
     ending: Option<ShardEnding>,
@@ -55,11 +59,13 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
         ctx.lease.checkpoint.clone(),
     );
     let validity = ctx.held.validity.watch();
+    let handoff = ctx.held.handoff_watch();
     let mut consumer = Consumer {
         ctx,
         processor,
         checkpointer,
         validity,
+        handoff,
         source: None,
         ending: None,
         error: None,
@@ -92,12 +98,13 @@ impl<P: ShardProcessor> Consumer<P> {
     }
 
     /// A shutdown already signalled, strongest reason first. A lease past its validity
-    /// deadline is lost from here on.
+    /// deadline is lost from here on; a lease being handed to another worker is shut down
+    /// as requested (the processor's final checkpoint, then the hand-off completes).
     fn pending_shutdown(&self) -> Option<ShutdownReason> {
         if let Err(reason) = self.ctx.held.validity.check(Instant::now()) {
             self.lost(reason);
             Some(ShutdownReason::LeaseLost)
-        } else if *self.ctx.shutdown.borrow() {
+        } else if *self.ctx.shutdown.borrow() || self.handoff.borrow().is_some() {
             Some(ShutdownReason::Requested)
         } else {
             None
@@ -113,9 +120,11 @@ impl<P: ShardProcessor> Consumer<P> {
     /// Waits for a shutdown signal, the lease's watchdog included; never returns otherwise.
     async fn shutdown_signal(&mut self) -> ShutdownReason {
         let (validity, shutdown) = (&mut self.validity, &mut self.ctx.shutdown);
+        let handoff = &mut self.handoff;
         let lost = tokio::select! {
             reason = validity.invalid() => reason,
             _ = shutdown.wait_for(|s| *s) => return ShutdownReason::Requested,
+            _ = handoff.wait_for(Option::is_some) => return ShutdownReason::Requested,
         };
         self.lost(lost);
         ShutdownReason::LeaseLost
@@ -186,30 +195,64 @@ impl<P: ShardProcessor> Consumer<P> {
         }
     }
 
+    /// Delivers a batch in calls of at most `max_records_per_call` user records, checking
+    /// the lease and the shutdown signals before each call: a consumer that lost its lease
+    /// delivers nothing more, not even the rest of the batch.
     async fn deliver(&mut self, batch: Batch) -> ConsumerEvent {
-        if let Some(r) = self.pending_shutdown() {
-            return ConsumerEvent::Shutdown(r);
+        let Batch {
+            records,
+            millis_behind_latest,
+            end,
+            ..
+        } = batch;
+        let max = self.ctx.max_records_per_call.max(1);
+        if records.len() <= max {
+            if let Some(event) = self.deliver_call(records, millis_behind_latest).await {
+                return event;
+            }
+        } else {
+            let mut rest = records.into_iter();
+            loop {
+                let call: Vec<Record> = rest.by_ref().take(max).collect();
+                if call.is_empty() {
+                    break;
+                }
+                if let Some(event) = self.deliver_call(call, millis_behind_latest).await {
+                    return event;
+                }
+            }
         }
-        if let Some(last) = batch.records.last() {
-            self.checkpointer.delivered(last.position());
-            let count = batch.records.len() as u64;
-            let bytes: usize = batch.records.iter().map(|r| r.data.len()).sum();
-            self.processor
-                .process_records(ProcessRecordsInput {
-                    records: batch.records,
-                    millis_behind_latest: batch.millis_behind_latest,
-                    checkpointer: self.checkpointer.clone(),
-                })
-                .await;
-            self.ctx.stats.delivered(count, bytes as u64);
-        }
-        match batch.end {
+        match end {
             Some(ending) => {
                 self.ending = Some(ending);
                 ConsumerEvent::ShardEndReached
             }
             None => ConsumerEvent::BatchDelivered,
         }
+    }
+
+    /// One `process_records` call; `Some(shutdown)` instead when a shutdown is pending.
+    async fn deliver_call(
+        &mut self,
+        records: Vec<Record>,
+        millis_behind_latest: Option<i64>,
+    ) -> Option<ConsumerEvent> {
+        if let Some(r) = self.pending_shutdown() {
+            return Some(ConsumerEvent::Shutdown(r));
+        }
+        let last = records.last()?;
+        self.checkpointer.delivered(last.position());
+        let count = records.len() as u64;
+        let bytes: usize = records.iter().map(|r| r.data.len()).sum();
+        self.processor
+            .process_records(ProcessRecordsInput {
+                records,
+                millis_behind_latest,
+                checkpointer: self.checkpointer.clone(),
+            })
+            .await;
+        self.ctx.stats.delivered(count, bytes as u64);
+        None
     }
 
     async fn shut_down(&mut self, reason: ShutdownReason) -> ConsumerEvent {

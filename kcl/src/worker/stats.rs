@@ -94,7 +94,8 @@ pub struct WorkerStatus {
     pub leases_taken: u64,
     /// Leases lost (taken by others, or expired without renewal) since start.
     pub leases_lost: u64,
-    /// Leases released on shutdown or after a consumer error.
+    /// Leases passed on gracefully (a hand-off completed, or assigned or released on
+    /// shutdown) or released after a consumer error.
     pub leases_released: u64,
     /// Shard consumers that gave their lease up because of an error.
     pub consumer_errors: u64,

@@ -48,13 +48,16 @@ pub fn start<F: kcl::ShardProcessorFactory>(e: &Env, config: Config, factory: F)
     (handle, tokio::spawn(worker.run()))
 }
 
-/// Short intervals: failover 1 s, taker 100 ms, parents polled every 50 ms.
+/// Short intervals: failover 1 s, taker and owner index every 100 ms, hand-offs waited on
+/// for 3 s at most, parents polled every 50 ms.
 pub fn fast_config(app: &str, stream: &str, worker: &str) -> Config {
     let mut c =
         Config::new(app, StreamId::Name(stream.into())).with_failover_time(Duration::from_secs(1));
     c.worker_identifier = worker.into();
     c.initial_position = InitialPosition::TrimHorizon;
     c.lease_taker_interval = Duration::from_millis(100);
+    c.lease_discovery_interval = Duration::from_millis(100);
+    c.graceful_lease_handoff_timeout = Duration::from_secs(3);
     c.parent_shard_poll_interval = Duration::from_millis(50);
     c.idle_time_between_reads = Duration::from_millis(50);
     c.shard_sync_interval = Duration::from_millis(500);

@@ -176,13 +176,18 @@ pub fn lease_writes(events: &[ProxyEvent], incarnations: &[Incarnation]) -> Vec<
     events
         .iter()
         .filter_map(|e| {
-            let (key, kind) = classify(&e.operation, &e.request)?;
+            let (key, mut kind) = classify(&e.operation, &e.request)?;
             let worker = incarnations
                 .iter()
                 .filter(|i| i.proxy == e.proxy && i.from <= e.start)
                 .max_by_key(|i| i.from)?
                 .worker
                 .clone();
+            // Naming another worker the owner (a leaver assigning its lease) is no take
+            // by the writer.
+            if kind == WriteKind::Take && owner_set(&e.request).is_some_and(|o| o != worker) {
+                kind = WriteKind::Other;
+            }
             Some(LeaseWrite {
                 worker,
                 key,
@@ -233,6 +238,10 @@ fn update_kind(request: &Value) -> WriteKind {
     let values = &request["ExpressionAttributeValues"];
     let clauses = clauses(expression, names);
     let set = |attr: &str| clauses.iter().find(|(a, _)| a == attr).map(|(_, v)| v);
+    if set("checkpointOwner").is_some() {
+        // Asking for a graceful hand-off: the owner goes on until it hands over.
+        return WriteKind::Other;
+    }
     if let Some(cp) = set("checkpoint") {
         let sub = set("checkpointSubSequenceNumber").map_or(&Value::Null, |v| &values[v]);
         return position(&values[cp.as_str()], sub).map_or(WriteKind::Other, WriteKind::Checkpoint);
@@ -254,6 +263,16 @@ fn update_kind(request: &Value) -> WriteKind {
     } else {
         WriteKind::Other
     }
+}
+
+/// The worker an UpdateItem names as `leaseOwner`, if it sets one.
+fn owner_set(request: &Value) -> Option<String> {
+    let expression = request["UpdateExpression"].as_str()?;
+    let clauses = clauses(expression, &request["ExpressionAttributeNames"]);
+    let (_, value) = clauses.iter().find(|(a, _)| a == "leaseOwner")?;
+    request["ExpressionAttributeValues"][value.as_str()]["S"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The `attribute = value` pairs of the SET clause (names resolved through `#aliases`).
@@ -309,6 +328,14 @@ mod tests {
             WriteKind::Take
         );
         assert_eq!(kind("SET leaseCounter = :next"), WriteKind::Renew);
+        assert_eq!(
+            kind("SET leaseOwner = :to, checkpointOwner = :from"),
+            WriteKind::Other,
+            "a hand-off asked for"
+        );
+        let assign = json!({"UpdateExpression": "SET leaseOwner = :to, leaseCounter = :next",
+            "ExpressionAttributeValues": {":to": {"S": "b"}}});
+        assert_eq!(owner_set(&assign).as_deref(), Some("b"));
         assert_eq!(kind("SET #unknown = :next"), WriteKind::Other);
         assert_eq!(
             kind("SET leaseCounter = leaseCounter + :one REMOVE leaseOwner"),

@@ -1,20 +1,28 @@
-//! The worker's main loop: start-up, taking leases, starting and reaping shard
-//! consumers, and the two ways of stopping.
+//! The worker's main loop: start-up, the timers that bring leases in (the taker's scan,
+//! the owner index, hand-offs waited on; `taking.rs`), starting and reaping shard
+//! consumers, and the two ways of stopping (`stopping.rs`).
 
-use std::collections::{HashMap, HashSet};
+mod stopping;
+mod taking;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::pin::pin;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::{Id, JoinSet};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 
 use super::{Control, Worker, WorkerError, sync};
 use crate::ShardProcessorFactory;
-use crate::lease::taker::{self, TakerInput};
+use crate::lease::taker;
 use crate::lease::{ConcurrencyToken, ExpiryTracker, Lease, LostReason, renew_while_held};
 use crate::shard::ConsumerError;
 use crate::shard::ShutdownReason;
 use crate::shard::consumer::{self, ConsumerContext, ConsumerOutcome};
+
+/// How often a hand-off this worker waits on is looked at.
+const HANDOFF_POLL: Duration = Duration::from_millis(200);
 
 pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     w: Worker<F>,
@@ -25,9 +33,24 @@ pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     tasks: HashMap<Id, (String, ConcurrencyToken)>,
     /// Leases whose consumer failed: not taken again before the instant.
     cooldown: HashMap<String, Instant>,
+    /// Hand-offs to this worker in progress, by lease key.
+    pending: HashMap<String, PendingReceive>,
+    /// Leases per live worker other than this one, as of the last scan.
+    loads: BTreeMap<String, usize>,
+    /// When the owner index was last looked for.
+    index_checked: Option<Instant>,
     tracker: ExpiryTracker,
     graceful: watch::Sender<bool>,
     rng: fastrand::Rng,
+}
+
+/// A hand-off of a lease to this worker, waited on.
+#[derive(Debug)]
+struct PendingReceive {
+    since: Instant,
+    /// The counter last seen, and when it was first seen.
+    counter: u64,
+    counter_since: Instant,
 }
 
 impl<F: ShardProcessorFactory> Scheduler<F> {
@@ -38,6 +61,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             renewers: JoinSet::new(),
             tasks: HashMap::new(),
             cooldown: HashMap::new(),
+            pending: HashMap::new(),
+            loads: BTreeMap::new(),
+            index_checked: None,
             tracker: ExpiryTracker::default(),
             graceful: watch::channel(false).0,
             rng: fastrand::Rng::new(),
@@ -55,15 +81,23 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             self.w.stream.clone(),
             self.w.config.clone(),
         ));
-        let mut take = tokio::time::interval(self.w.config.lease_taker_interval);
-        take.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut discovery = tokio::time::interval(self.w.config.lease_discovery_interval);
+        discovery.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut handoffs = tokio::time::interval(HANDOFF_POLL);
+        handoffs.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut next_take = pin!(sleep_until(Instant::now()));
         loop {
             tokio::select! {
                 biased;
                 () = until(&mut control, |c| c != Control::Run) => break,
                 Some(done) = self.consumers.join_next_with_id() => self.reap(done).await,
                 Some(_) = self.renewers.join_next(), if !self.renewers.is_empty() => {}
-                _ = take.tick() => self.take_round(&control).await,
+                () = &mut next_take => {
+                    self.take_round(&control).await;
+                    next_take.as_mut().reset(Instant::now() + self.jittered_taker_interval());
+                }
+                _ = handoffs.tick(), if !self.pending.is_empty() => self.poll_pending().await,
+                _ = discovery.tick() => self.discover().await,
             }
         }
         let how = *control.borrow();
@@ -109,7 +143,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
     }
 
-    fn running_keys(&self) -> HashSet<String> {
+    /// Leases not to be taken now: a consumer here still runs, it failed recently, or a
+    /// hand-off of it to this worker is in progress.
+    fn busy_keys(&self) -> HashSet<String> {
         let now = Instant::now();
         self.tasks
             .values()
@@ -120,81 +156,29 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                     .filter(|(_, t)| **t > now)
                     .map(|(k, _)| k.clone()),
             )
+            .chain(self.pending.keys().cloned())
             .collect()
     }
 
-    /// One taker pass: scan, decide, take. Nothing is taken once a shutdown was asked for
-    /// (a lease taken only to be released would have cost its owner a replay).
-    async fn take_round(&mut self, control: &watch::Receiver<Control>) {
-        let scan = match self.w.leases.store().list(false).await {
-            Ok(scan) => scan,
-            Err(e) => {
-                tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
-                return;
-            }
-        };
-        let now = Instant::now();
-        self.tracker.observe(&scan.leases, now);
-        self.cooldown.retain(|_, t| *t > now);
-        let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
-        let busy = self.running_keys();
-        let cfg = &self.w.config;
-        let input = TakerInput {
-            leases: &scan.leases,
-            unreadable: scan.unreadable.len(),
-            tracker: &self.tracker,
-            me: &cfg.worker_identifier,
-            held: &held,
-            busy: &busy,
-            now,
-            failover: cfg.failover_time,
-            max_leases_for_worker: cfg.max_leases_for_worker,
-            max_leases_to_steal: cfg.max_leases_to_steal_at_one_time,
-        };
-        let plan = taker::plan(&input, &mut self.rng);
-        report(&cfg.worker_identifier, &plan.stats);
-        self.w.shared.stats.taker_pass(plan.stats.available);
-        let wanted: Vec<Lease> = plan.take.into_iter().chain(plan.steal).collect();
-        if *control.borrow() != Control::Run {
-            return;
-        }
-        let me = cfg.worker_identifier.clone();
-        let store = self.w.leases.store().clone();
-        let takes = wanted.into_iter().map(|lease| {
-            let (store, me) = (store.clone(), me.clone());
-            async move {
-                let sent = Instant::now();
-                let r = store
-                    .take(&lease.key, lease.counter, lease.owner.as_deref(), &me)
-                    .await;
-                (lease, sent, r)
-            }
-        });
-        for (mut lease, sent, result) in futures::future::join_all(takes).await {
-            match result {
-                Ok(counter) => {
-                    if lease.owner.as_ref().is_some_and(|o| *o != me) {
-                        tracing::info!(lease = %lease.key, from = ?lease.owner, "took a lease from another worker");
-                    }
-                    lease.counter = counter;
-                    lease.owner = Some(me.clone());
-                    self.start_consumer(lease, sent);
-                }
-                Err(e) => {
-                    tracing::debug!(lease = %lease.key, error = %e, "could not take the lease")
-                }
-            }
-        }
+    /// The taker interval, give or take a tenth (so workers started together do not scan
+    /// together).
+    fn jittered_taker_interval(&mut self) -> Duration {
+        self.w
+            .config
+            .lease_taker_interval
+            .mul_f64(0.9 + 0.2 * self.rng.f64())
     }
 
     fn start_consumer(&mut self, lease: Lease, sent: Instant) {
+        // Counted before the held set announces it, so a status read after the
+        // announcement counts it.
+        self.w.shared.stats.taken();
         let held = self.w.leases.insert(&lease.key, lease.counter, sent);
         self.renewers.spawn(renew_while_held(
             self.w.leases.clone(),
             held.clone(),
             self.w.config.lease_renewal_interval,
         ));
-        self.w.shared.stats.taken();
         let key = lease.key.clone();
         let processor = self.w.factory.create(&key);
         let ctx = ConsumerContext {
@@ -204,6 +188,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             retriever: self.w.retriever.clone(),
             shutdown: self.graceful.subscribe(),
             parent_poll: self.w.config.parent_shard_poll_interval,
+            max_records_per_call: self.w.config.max_records_per_call,
             stats: self.w.shared.stats.clone(),
         };
         let id = self.consumers.spawn(consumer::run(ctx, processor)).id();
@@ -243,49 +228,8 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
         match outcome.reason {
             ShutdownReason::ShardEnd => leases.forget(&key, token),
-            ShutdownReason::Requested => self.release(&key, token).await,
+            ShutdownReason::Requested => self.hand_over(&key, token).await,
             ShutdownReason::LeaseLost => leases.lose(&key, token, LostReason::Fenced),
-        }
-    }
-
-    async fn release(&self, key: &str, token: ConcurrencyToken) {
-        let Some(held) = self.w.leases.get(key, token) else {
-            return;
-        };
-        match self.w.leases.release(&held).await {
-            Ok(()) => self.w.shared.stats.released(),
-            Err(e) => tracing::warn!(lease = key, error = %e, "could not release; it will expire"),
-        }
-    }
-
-    /// Graceful: every consumer runs `shutdown_requested`, then every lease is released.
-    async fn stop_gracefully(&mut self, control: &mut watch::Receiver<Control>) {
-        self.graceful.send_replace(true);
-        loop {
-            tokio::select! {
-                () = until(control, |c| c == Control::Immediate) => {
-                    // As documented for an immediate shutdown: every consumer still running
-                    // sees its lease lost (and its processor's lease_lost, unless it is
-                    // already in its final call); nothing more is released.
-                    self.stop_now().await;
-                    return;
-                }
-                done = self.consumers.join_next_with_id() => match done {
-                    Some(done) => self.reap(done).await,
-                    None => break,
-                },
-            }
-        }
-        self.w.leases.release_all().await;
-    }
-
-    /// Immediate: consumers see their leases lost; nothing is released.
-    async fn stop_now(&mut self) {
-        self.w.leases.lose_all(LostReason::WorkerStopping);
-        while let Some(done) = self.consumers.join_next_with_id().await {
-            if let Ok((id, _)) = done {
-                self.tasks.remove(&id);
-            }
         }
     }
 }

@@ -1,0 +1,263 @@
+//! How leases come to this worker: the taker's pass over a full scan (unowned and expired
+//! leases are taken, a lease of a loaded worker is asked for by a graceful hand-off), the
+//! owner index (leases assigned to this worker by a leaver, or handed to it), and the
+//! hand-offs this worker waits on, taken once the old owner completes them, or by force
+//! after the hand-off timeout or once the lease expired.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::super::Control;
+use super::{PendingReceive, Scheduler, report};
+use crate::ShardProcessorFactory;
+use crate::lease::Lease;
+use crate::lease::taker::{self, TakerInput};
+
+impl<F: ShardProcessorFactory> Scheduler<F> {
+    /// One taker pass: scan, decide, take and ask. Nothing is taken once a shutdown was
+    /// asked for (a lease taken only to be handed on would cost its owner a replay).
+    pub(super) async fn take_round(&mut self, control: &watch::Receiver<Control>) {
+        let scan = match self.w.leases.store().list(false).await {
+            Ok(scan) => scan,
+            Err(e) => {
+                tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
+                return;
+            }
+        };
+        let now = Instant::now();
+        self.tracker.observe(&scan.leases, now);
+        self.cooldown.retain(|_, t| *t > now);
+        let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
+        let busy = self.busy_keys();
+        let cfg = &self.w.config;
+        let input = TakerInput {
+            leases: &scan.leases,
+            unreadable: scan.unreadable.len(),
+            tracker: &self.tracker,
+            me: &cfg.worker_identifier,
+            held: &held,
+            busy: &busy,
+            now,
+            failover: cfg.failover_time,
+            max_leases_for_worker: cfg.max_leases_for_worker,
+            max_leases_to_steal: cfg.max_leases_to_steal_at_one_time,
+        };
+        let plan = taker::plan(&input, &mut self.rng);
+        report(&cfg.worker_identifier, &plan.stats);
+        self.w.shared.stats.taker_pass(plan.stats.available);
+        self.loads = live_loads(&scan.leases, &input);
+        if *control.borrow() != Control::Run {
+            return;
+        }
+        self.take_all(plan.take).await;
+        for lease in plan.steal {
+            self.ask_for(lease).await;
+        }
+    }
+
+    /// Takes leases seen as available (unowned, expired, or this worker's from an earlier
+    /// run), concurrently.
+    async fn take_all(&mut self, leases: Vec<Lease>) {
+        let me = self.w.config.worker_identifier.clone();
+        let store = self.w.leases.store().clone();
+        let takes = leases.into_iter().map(|lease| {
+            let (store, me) = (store.clone(), me.clone());
+            async move {
+                let sent = Instant::now();
+                let previous = lease.actual_owner().map(str::to_owned);
+                let r = store
+                    .take(&lease.key, lease.counter, previous.as_deref(), &me)
+                    .await;
+                (lease, sent, r)
+            }
+        });
+        for (lease, sent, result) in futures::future::join_all(takes).await {
+            self.taken(lease, sent, result);
+        }
+    }
+
+    /// Takes one lease seen with its counter, `previous` being its actual owner.
+    async fn take_one(&mut self, lease: Lease, previous: Option<String>) {
+        let me = self.w.config.worker_identifier.clone();
+        let sent = Instant::now();
+        let result = self
+            .w
+            .leases
+            .store()
+            .take(&lease.key, lease.counter, previous.as_deref(), &me)
+            .await;
+        self.taken(lease, sent, result);
+    }
+
+    fn taken(
+        &mut self,
+        mut lease: Lease,
+        sent: Instant,
+        result: Result<u64, crate::LeaseStoreError>,
+    ) {
+        match result {
+            Ok(counter) => {
+                let me = self.w.config.worker_identifier.clone();
+                if lease.actual_owner().is_some_and(|o| o != me) {
+                    tracing::info!(lease = %lease.key, from = ?lease.actual_owner(), "took a lease from another worker");
+                }
+                lease.counter = counter;
+                lease.owner = Some(me);
+                lease.checkpoint_owner = None;
+                self.start_consumer(lease, sent);
+            }
+            Err(e) => tracing::debug!(lease = %lease.key, error = %e, "could not take the lease"),
+        }
+    }
+
+    /// Asks the owner of `lease` to hand it over (the Java KCL 3.x hand-off); this worker
+    /// then waits for it in [`poll_pending`](Self::poll_pending).
+    async fn ask_for(&mut self, lease: Lease) {
+        let (Some(from), me) = (lease.owner.clone(), self.w.config.worker_identifier.clone())
+        else {
+            return;
+        };
+        match self
+            .w
+            .leases
+            .store()
+            .initiate_handoff(&lease.key, &from, &me)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(lease = %lease.key, %from, "asked for a graceful hand-off");
+                let now = Instant::now();
+                let pending = PendingReceive {
+                    since: now,
+                    counter: lease.counter,
+                    counter_since: now,
+                };
+                self.pending.insert(lease.key, pending);
+            }
+            Err(e) => {
+                tracing::debug!(lease = %lease.key, error = %e, "could not ask for the lease")
+            }
+        }
+    }
+
+    /// Looks at each hand-off this worker waits on: taken once the old owner completed
+    /// it (at the old owner's final checkpoint), or by force after the hand-off timeout or
+    /// once the lease's counter stood still for the failover time (the old owner is gone);
+    /// dropped when the lease went elsewhere or is finished.
+    pub(super) async fn poll_pending(&mut self) {
+        let keys: Vec<String> = self.pending.keys().cloned().collect();
+        let me = self.w.config.worker_identifier.clone();
+        let (failover, timeout) = (
+            self.w.config.failover_time,
+            self.w.config.graceful_lease_handoff_timeout,
+        );
+        for key in keys {
+            let lease = match self.w.leases.store().get(&key).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    self.pending.remove(&key);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(lease = %key, error = %e, "cannot read a lease handed over");
+                    continue;
+                }
+            };
+            if lease.owner.as_deref() != Some(me.as_str()) || lease.is_finished() {
+                self.pending.remove(&key);
+                continue;
+            }
+            let now = Instant::now();
+            let Some(pending) = self.pending.get_mut(&key) else {
+                continue;
+            };
+            if lease.counter != pending.counter {
+                (pending.counter, pending.counter_since) = (lease.counter, now);
+            }
+            let completed = !lease.is_handing_off();
+            let gone = now - pending.counter_since >= failover;
+            let late = now - pending.since >= timeout;
+            if !(completed || gone || late) {
+                continue;
+            }
+            if !completed {
+                tracing::warn!(lease = %key, from = ?lease.checkpoint_owner, gone, "taking a lease whose owner did not hand it over");
+            }
+            self.pending.remove(&key);
+            let previous = lease.actual_owner().map(str::to_owned);
+            self.take_one(lease, previous).await;
+        }
+    }
+
+    /// Finds, through the owner index, the leases assigned or being handed to this worker
+    /// that it does not hold yet.
+    pub(super) async fn discover(&mut self) {
+        let me = self.w.config.worker_identifier.clone();
+        let keys = match self.w.leases.store().owned_by(&me).await {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return self.refresh_index().await,
+            Err(e) => {
+                tracing::debug!(error = %e, "owner index query failed");
+                return;
+            }
+        };
+        let mut known = self.busy_keys();
+        known.extend(self.w.leases.keys());
+        for key in keys.into_iter().filter(|k| !known.contains(k)) {
+            let Ok(Some(lease)) = self.w.leases.store().get(&key).await else {
+                continue;
+            };
+            if lease.owner.as_deref() != Some(me.as_str()) || lease.is_finished() {
+                continue;
+            }
+            if lease.is_handing_off() {
+                let now = Instant::now();
+                let pending = PendingReceive {
+                    since: now,
+                    counter: lease.counter,
+                    counter_since: now,
+                };
+                self.pending.insert(key, pending);
+            } else {
+                let previous = lease.actual_owner().map(str::to_owned);
+                self.take_one(lease, previous).await;
+            }
+        }
+    }
+
+    /// Looks again (at most every half minute) whether the owner index became usable.
+    async fn refresh_index(&mut self) {
+        let now = Instant::now();
+        if self
+            .index_checked
+            .is_some_and(|t| now - t < std::time::Duration::from_secs(30))
+        {
+            return;
+        }
+        self.index_checked = Some(now);
+        if let Err(e) = self.w.leases.store().refresh_index_status().await {
+            tracing::debug!(error = %e, "cannot describe the lease table");
+        }
+    }
+}
+
+/// Leases per live worker other than this one (a lease in a hand-off counts for its
+/// receiver; expired owners left out):
+/// where a graceful leaver hands its leases.
+fn live_loads(leases: &[Lease], input: &TakerInput<'_>) -> BTreeMap<String, usize> {
+    let mut loads = BTreeMap::new();
+    for lease in leases.iter().filter(|l| !l.is_finished()) {
+        let Some(owner) = lease.owner.as_deref() else {
+            continue;
+        };
+        let expired = input
+            .tracker
+            .is_expired(&lease.key, input.now, input.failover);
+        if owner != input.me && !expired {
+            *loads.entry(owner.to_owned()).or_insert(0) += 1;
+        }
+    }
+    loads
+}
