@@ -42,3 +42,21 @@ async fn mixed_fleet_2x_shares_the_shards_through_a_split() {
 async fn graceful_handover_between_kcl_and_java_both_ways() {
     java::handover::run().await;
 }
+
+/// The Java KCL 3.x hand-off between kcl and Java (2.x-compatible mode): a joining kcl
+/// worker asks for a Java lease with `checkpointOwner`, Java checkpoints in
+/// `shutdown_requested` and hands it over; kcl leaving assigns it back to Java. Each
+/// receiver starts at the giver's final checkpoint; nothing is delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Java 17 and kclpy-ext in a loopback-only network namespace: run by .ci/java-kcl"]
+async fn handoff_between_kcl_and_java_through_checkpoint_owner() {
+    java::handoff::run().await;
+}
+
+/// Java in 3.x mode takes no lease while kcl holds them (kcl writes no WorkerMetricStats),
+/// and takes every lease over at kcl's checkpoints once kcl leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Java 17 and kclpy-ext in a loopback-only network namespace: run by .ci/java-kcl"]
+async fn java_3x_takes_no_lease_kcl_holds_and_takes_over_when_kcl_leaves() {
+    java::version3x::run().await;
+}

@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod daemon;
 pub mod events;
+pub mod handoff;
 pub mod handover;
 pub mod kcl_side;
 pub mod mixed_fleet;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod produce;
 pub mod resume;
 pub mod table;
+pub mod version3x;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
