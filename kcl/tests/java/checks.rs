@@ -104,6 +104,25 @@ pub fn assert_resumes_after(
     );
 }
 
+/// Checks that `receiver`'s `n`-th acquisition of `shard` (0: the first) started at `given`
+/// (its `initialize`) and that its first delivery is the record right after it.
+pub fn assert_takes_up_at(
+    events: &[Event],
+    stream: &[InStream],
+    receiver: &str,
+    shard: &str,
+    n: usize,
+    given: &Position,
+) {
+    let got = acquisition(events, receiver, shard, n);
+    assert_eq!(
+        initialized_at(&got).as_ref(),
+        Some(given),
+        "{receiver} on {shard} must start at the checkpoint it was given"
+    );
+    assert_resumes_after(&got, stream, receiver, shard, given);
+}
+
 /// User records of the stream never delivered by anyone.
 pub fn missing<'a>(stream: &'a [InStream], events: &[Event]) -> Vec<&'a InStream> {
     let delivered: BTreeSet<&str> = events

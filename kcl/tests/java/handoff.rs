@@ -14,10 +14,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::checks::{self, acquisition, initialized_at};
+use super::checks::{self, acquisition};
 use super::daemon::{Control, Mode};
 use super::events::{Event, Kind};
-use super::produce::{self, InStream};
+use super::produce;
 use super::table::{Sample, Sampler};
 use super::{Setup, assert_no_unexpected_java_errors};
 
@@ -67,7 +67,7 @@ pub async fn run() {
     );
     let given = final_checkpoint(&java.events(), "java-1", &moved);
     let in_stream = produce::read_back(kinesis, stream).await;
-    assert_received(&s.kcl.events(), &in_stream, "kcl-1", &moved, 0, &given);
+    checks::assert_takes_up_at(&s.kcl.events(), &in_stream, "kcl-1", &moved, 0, &given);
     assert!(
         took < Duration::from_secs(15),
         "the hand-off was forced ({took:?}), not completed by Java"
@@ -115,7 +115,7 @@ pub async fn run() {
         "kcl did not assign {moved} to java-1"
     );
     let in_stream = produce::read_back(kinesis, stream).await;
-    assert_received(&java.events(), &in_stream, "java-1", &moved, 1, &given);
+    checks::assert_takes_up_at(&java.events(), &in_stream, "java-1", &moved, 1, &given);
 
     java.wait_events("every record", Duration::from_secs(60), |ev| {
         checks::missing(&in_stream, &checks::merged(ev, &s.kcl.events())).is_empty()
@@ -158,7 +158,7 @@ fn final_checkpoint(events: &[Event], giver: &str, shard: &str) -> kcl::Position
     let last = mine
         .iter()
         .filter_map(|e| e.record())
-        .last()
+        .next_back()
         .map(|(_, p)| p.clone())
         .unwrap();
     let at = mine
@@ -171,23 +171,4 @@ fn final_checkpoint(events: &[Event], giver: &str, shard: &str) -> kcl::Position
         "{giver} on {shard}: no checkpoint at its last delivery {last} in shutdown_requested: {checkpoint:?}"
     );
     last
-}
-
-/// The receiver's `n`-th acquisition of `shard` started at `given`, and its first delivery
-/// is the record right after it.
-fn assert_received(
-    events: &[Event],
-    in_stream: &[InStream],
-    receiver: &str,
-    shard: &str,
-    n: usize,
-    given: &kcl::Position,
-) {
-    let got = acquisition(events, receiver, shard, n);
-    assert_eq!(
-        initialized_at(&got).as_ref(),
-        Some(given),
-        "{receiver} on {shard} starts at the giver's final checkpoint"
-    );
-    checks::assert_resumes_after(&got, in_stream, receiver, shard, given);
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::checks::{self, acquisition, initialized_at};
+use super::checks;
 use super::daemon::{Control, Mode};
 use super::events::{Event, Kind};
 use super::produce::{self, InStream};
@@ -68,7 +68,7 @@ pub async fn run() {
     })
     .await;
     let in_stream = produce::read_back(kinesis, stream).await;
-    assert_received(&java.events(), &in_stream, "java-1", &given);
+    checks::assert_takes_up_at(&java.events(), &in_stream, "java-1", SHARD, 0, &given);
 
     let (k2, task2) = s.start_kcl("kcl-2");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -100,7 +100,7 @@ pub async fn run() {
     k2.graceful_shutdown().await;
     task2.await.unwrap().unwrap();
     let in_stream = produce::read_back(kinesis, stream).await;
-    assert_received(&s.kcl.events(), &in_stream, "kcl-2", &given);
+    checks::assert_takes_up_at(&s.kcl.events(), &in_stream, "kcl-2", SHARD, 0, &given);
 
     let all = checks::merged(&java.events(), &s.kcl.events());
     assert_eq!(
@@ -136,7 +136,7 @@ async fn checkpoint_given(s: &Setup, giver: &str, events: &[Event]) -> kcl::Posi
     let last_record = mine
         .iter()
         .filter_map(Event::record)
-        .last()
+        .next_back()
         .map(|(_, p)| p.clone())
         .unwrap();
     let shutdown = mine.iter().rposition(|e| e.kind == Kind::ShutdownRequested);
@@ -159,20 +159,4 @@ async fn checkpoint_given(s: &Setup, giver: &str, events: &[Event]) -> kcl::Posi
         leases[0]
     );
     last_record
-}
-
-/// The receiver started at `given` and its first delivery is the record right after it.
-fn assert_received(
-    events: &[Event],
-    in_stream: &[InStream],
-    receiver: &str,
-    given: &kcl::Position,
-) {
-    let got = acquisition(events, receiver, SHARD, 0);
-    assert_eq!(
-        initialized_at(&got).as_ref(),
-        Some(given),
-        "{receiver} starts at the giver's final checkpoint"
-    );
-    checks::assert_resumes_after(&got, in_stream, receiver, SHARD, given);
 }

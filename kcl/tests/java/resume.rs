@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kcl::Position;
 
-use super::checks::{self, acquisition, initialized_at};
+use super::checks::{self, acquisition};
 use super::daemon::{Control, JavaWorker, Mode};
 use super::produce::{self, InStream};
 use super::{Setup, assert_no_unexpected_java_errors};
@@ -103,13 +103,7 @@ async fn kcl_takes_its_share_at_javas_checkpoints(
     for shard in &moved {
         let checkpoint =
             checks::last_checkpoint(&java_events, "java-1", shard).expect("Java checkpointed");
-        let got = acquisition(&s.kcl.events(), "kcl-1", shard, 0);
-        assert_eq!(
-            initialized_at(&got),
-            Some(checkpoint.clone()),
-            "{shard}: kcl starts at Java's checkpoint"
-        );
-        checks::assert_resumes_after(&got, &in_stream, "kcl-1", shard, &checkpoint);
+        checks::assert_takes_up_at(&s.kcl.events(), &in_stream, "kcl-1", shard, 0, &checkpoint);
     }
     (moved, (k, task))
 }
@@ -177,12 +171,6 @@ async fn java_resumes_at_kcls_checkpoints(s: &Setup, java: &mut JavaWorker, move
             matches!(checkpoint, Position::At { sub_seq: 2, .. }),
             "{checkpoint}"
         );
-        let back = acquisition(&java_events, "java-1", shard, 1);
-        assert_eq!(
-            initialized_at(&back),
-            Some(checkpoint.clone()),
-            "{shard}: Java starts at kcl's checkpoint"
-        );
-        checks::assert_resumes_after(&back, &in_stream, "java-1", shard, &checkpoint);
+        checks::assert_takes_up_at(&java_events, &in_stream, "java-1", shard, 1, &checkpoint);
     }
 }

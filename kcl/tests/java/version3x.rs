@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::checks::{self, acquisition, initialized_at};
+use super::checks;
 use super::daemon::{Control, Mode};
 use super::events::Kind;
 use super::produce;
@@ -101,13 +101,7 @@ pub async fn run() {
     for (shard, _) in &shards {
         let checkpoint =
             checks::last_checkpoint(&s.kcl.events(), "kcl-1", shard).expect("kcl checkpointed");
-        let got = acquisition(&java_events, "java-1", shard, 0);
-        assert_eq!(
-            initialized_at(&got),
-            Some(checkpoint.clone()),
-            "{shard}: Java 3.x starts at kcl's checkpoint"
-        );
-        checks::assert_resumes_after(&got, &in_stream, "java-1", shard, &checkpoint);
+        checks::assert_takes_up_at(&java_events, &in_stream, "java-1", shard, 0, &checkpoint);
     }
     java.terminate(Duration::from_secs(60)).await;
     assert_no_unexpected_java_errors(&java);
