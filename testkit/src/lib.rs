@@ -38,6 +38,8 @@ pub use clients::{
 };
 pub use fault_proxy::FaultProxy;
 pub use faults::{Fault, Rule};
-pub use local_aws::{KINESIS_ENDPOINT_ENV, LocalAws, LocalAwsError, LocalAwsOptions, serve};
+pub use local_aws::{
+    DYNAMODB_ENDPOINT_ENV, KINESIS_ENDPOINT_ENV, LocalAws, LocalAwsError, LocalAwsOptions, serve,
+};
 pub use metering::{Cost, MeteringProxy};
 pub use observer::{Outcome, ProxyEvent, ProxyLog};

@@ -74,6 +74,9 @@ pub enum LocalAwsError {
     /// `TESTKIT_KINESIS_ENDPOINT` is not `http://IP:PORT`.
     #[error("{KINESIS_ENDPOINT_ENV}={0:?} is not http://IP:PORT")]
     Endpoint(String),
+    /// `TESTKIT_DYNAMODB_ENDPOINT` is not `http://IP:PORT`.
+    #[error("{DYNAMODB_ENDPOINT_ENV}={0:?} is not http://IP:PORT")]
+    DynamoDbEndpoint(String),
 }
 
 /// Running Kinesis and DynamoDB API servers. Dropping it stops them.
@@ -100,9 +103,11 @@ impl LocalAws {
 
     /// Starts both servers on a thread and runtime of their own, so the caller's runtime
     /// (paused clocks included) never stalls them. With [`KINESIS_ENDPOINT_ENV`] set, the
-    /// Kinesis side is that server instead (the embedded one still starts, unused).
+    /// Kinesis side is that server instead, and with [`DYNAMODB_ENDPOINT_ENV`] set the
+    /// DynamoDB side (the embedded ones still start, unused).
     pub async fn start_with(options: LocalAwsOptions) -> Result<LocalAws, LocalAwsError> {
         let external = external_kinesis()?;
+        let external_dynamodb = external_dynamodb()?;
         let (server, (kinesis_addr, dynamodb_addr)) = Background::spawn("local-aws", move |stop| {
             Box::pin(async move {
                 let (kinesis, dynamodb) = bind(&options).await.map_err(|e| e.to_string())?;
@@ -120,7 +125,7 @@ impl LocalAws {
         .map_err(LocalAwsError::Thread)?;
         Ok(LocalAws {
             kinesis_addr: external.unwrap_or(kinesis_addr),
-            dynamodb_addr,
+            dynamodb_addr: external_dynamodb.unwrap_or(dynamodb_addr),
             server,
         })
     }
@@ -168,6 +173,17 @@ pub const KINESIS_ENDPOINT_ENV: &str = "TESTKIT_KINESIS_ENDPOINT";
 
 fn external_kinesis() -> Result<Option<SocketAddr>, LocalAwsError> {
     parse_endpoint(std::env::var(KINESIS_ENDPOINT_ENV).ok().as_deref())
+}
+
+/// The environment variable naming another DynamoDB server for every [`LocalAws`] of the
+/// process (`http://IP:PORT`), as [`KINESIS_ENDPOINT_ENV`] does for Kinesis (`.ci/java-kcl`
+/// runs the Java KCL interop tests against dynalite this way).
+pub const DYNAMODB_ENDPOINT_ENV: &str = "TESTKIT_DYNAMODB_ENDPOINT";
+
+fn external_dynamodb() -> Result<Option<SocketAddr>, LocalAwsError> {
+    let url = std::env::var(DYNAMODB_ENDPOINT_ENV).ok();
+    parse_endpoint(url.as_deref())
+        .map_err(|_| LocalAwsError::DynamoDbEndpoint(url.unwrap_or_default()))
 }
 
 /// `http://IP:PORT` (a trailing `/` allowed); unset or blank is `None`.
