@@ -5,7 +5,8 @@
 //!   (`dynoxide`) on 127.0.0.1 ephemeral ports, on a thread of their own, and hands out
 //!   `aws-sdk-kinesis` / `aws-sdk-dynamodb` clients configured for them.
 //! - [`FaultProxy`] sits between a real client and a real server and injects faults by
-//!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries.
+//!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries,
+//!   and resets, stalls and exceptions in the middle of an event stream (SubscribeToShard).
 //! - [`streams`] has small helpers around the real SDK (create a stream and wait until
 //!   it is active, read a whole shard).
 //! - [`workload`] reads the `AGGW` workload files of `shared/bench/gen_workloads.py`
@@ -27,6 +28,7 @@ mod faults;
 mod local_aws;
 mod observer;
 pub mod rng;
+mod stream_faults;
 pub mod streams;
 pub mod workload;
 
