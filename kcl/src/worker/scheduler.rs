@@ -277,6 +277,10 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
         }
         self.w.leases.release_all().await;
+        self.w
+            .retriever
+            .after_graceful_shutdown(self.w.leases.store())
+            .await;
     }
 
     /// Immediate: consumers see their leases lost; nothing is released.
