@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Log, numbered, put};
-use fan_out_support::{assert_each_record_once_in_order, fan_config, fan_env, starting_types};
+use fan_out_support::{
+    assert_each_record_once_in_order, fan_config, fan_env, stall_timeout, starting_types,
+};
 use testkit::{Fault, LocalAwsOptions, Outcome, Rule};
 
 const SHARD0: &str = "shardId-000000000000";
@@ -69,7 +71,7 @@ async fn resets_stalls_5xx_and_resource_in_use_lose_and_repeat_nothing() {
     ]);
     let log = Log::default();
     let mut config = fan_config("fo-faults-app", &e.stream, "w");
-    config.fan_out.event_timeout = Duration::from_secs(1);
+    config.fan_out.event_timeout = stall_timeout();
     let (handle, task) = e.start(config, log.factory("w"));
     for round in 0..30 {
         put(
@@ -101,10 +103,11 @@ async fn a_silent_subscription_is_dropped_after_the_event_timeout_and_resumed() 
     let e = fan_env("fo-stall", 1, LocalAwsOptions::default()).await;
     let log = Log::default();
     let mut config = fan_config("fo-stall-app", &e.stream, "w");
-    config.fan_out.event_timeout = Duration::from_secs(1);
+    config.fan_out.event_timeout = stall_timeout();
     put(&e.kinesis, &e.stream, &numbered("a", 0..50)).await;
-    // The first subscription goes silent after its first event (2 messages: the
-    // initial response, the event with the records).
+    // The first subscription goes silent after its first event (2 messages on
+    // ferrokinesis: the initial response, the event with the records; kinesis-mock sends
+    // no initial response, so one more event passes there).
     e.proxy.set_rules(vec![
         Rule::new(Fault::stream_stall(2))
             .on("SubscribeToShard")
@@ -112,28 +115,33 @@ async fn a_silent_subscription_is_dropped_after_the_event_timeout_and_resumed() 
     ]);
     let (handle, task) = e.start(config, log.factory("w"));
     log.wait_until("the first records", |d| d.len() == 50).await;
-    // Put while the subscription is silent: they come through the next one.
+    // Put while the subscription is silent (on ferrokinesis).
     put(&e.kinesis, &e.stream, &numbered("b", 0..50)).await;
-    log.wait_until("the records put during the stall", |d| d.len() == 100)
-        .await;
-    assert_each_record_once_in_order(&e, &log).await;
-
-    // The proxy sees the client leave when the connection closes.
+    // The worker gives the silent subscription up after the event timeout (the proxy
+    // sees the client leave when the connection closes).
     let mut subs = e.calls("SubscribeToShard");
-    for _ in 0..50 {
+    for _ in 0..150 {
         if subs[0].outcome != Outcome::InFlight {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         subs = e.calls("SubscribeToShard");
     }
+    // Put after: they can only come through a new subscription.
+    put(&e.kinesis, &e.stream, &numbered("c", 0..50)).await;
+    log.wait_until("the records put during and after the stall", |d| {
+        d.len() == 150
+    })
+    .await;
+    assert_each_record_once_in_order(&e, &log).await;
     let stalled = &subs[0];
     assert!(matches!(stalled.fault, Some(Fault::StreamStall { .. })));
     assert_eq!(stalled.outcome, Outcome::Abandoned, "the worker gave it up");
     let lasted = stalled.end.unwrap() - stalled.start;
+    let timeout = stall_timeout();
     assert!(
-        lasted >= Duration::from_secs(1) && lasted < Duration::from_secs(6),
-        "dropped {lasted:?} after it began (event timeout 1 s)"
+        lasted >= timeout && lasted < timeout + Duration::from_secs(5),
+        "dropped {lasted:?} after it began (event timeout {timeout:?})"
     );
     assert_eq!(
         starting_types(&e, SHARD0)[..2],
@@ -149,7 +157,7 @@ async fn a_subscribe_that_never_answers_is_given_up_and_made_again() {
     let e = fan_env("fo-stall-send", 1, LocalAwsOptions::default()).await;
     let log = Log::default();
     let mut config = fan_config("fo-stall-send-app", &e.stream, "w");
-    config.fan_out.event_timeout = Duration::from_secs(1);
+    config.fan_out.event_timeout = stall_timeout();
     put(&e.kinesis, &e.stream, &numbered("a", 0..50)).await;
     // No byte at all, not even the initial response: send() itself waits.
     e.proxy.set_rules(vec![

@@ -24,6 +24,22 @@ pub struct FanEnv {
     pub stream: String,
 }
 
+/// Whether Kinesis is the embedded ferrokinesis (not an outside server such as
+/// kinesis-mock, named by `TESTKIT_KINESIS_ENDPOINT`): its settings and timings apply.
+pub fn embedded_kinesis() -> bool {
+    std::env::var_os(testkit::KINESIS_ENDPOINT_ENV).is_none_or(|v| v.is_empty())
+}
+
+/// An event timeout for the stall tests: short on the embedded server (an event every
+/// 200 ms), longer than an outside server's gap between events.
+pub fn stall_timeout() -> Duration {
+    if embedded_kinesis() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(6)
+    }
+}
+
 /// A stream of `shards` shards on servers started with `options`.
 pub async fn fan_env(stream: &str, shards: i32, options: LocalAwsOptions) -> FanEnv {
     let aws = LocalAws::start_with(options).await.unwrap();
