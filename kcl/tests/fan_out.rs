@@ -109,7 +109,7 @@ async fn a_missing_consumer_is_registered_and_every_record_arrives_once_in_order
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_that_exists_or_is_creating_is_used_not_registered_again() {
+async fn a_consumer_that_exists_or_is_creating_is_used_then_deregistered_by_the_last_worker() {
     let e = fan_env("fo-exists", 2, LocalAwsOptions::default()).await;
     // Registered just before the workers start: it is CREATING when they look.
     let arn = stream_arn(&e.kinesis, &e.stream).await;
@@ -121,14 +121,13 @@ async fn a_consumer_that_exists_or_is_creating_is_used_not_registered_again() {
         .await
         .unwrap();
     let log = Log::default();
-    let (h1, t1) = e.start(
-        fan_config("fo-exists-app", &e.stream, "w1"),
-        log.factory("w1"),
-    );
-    let (h2, t2) = e.start(
-        fan_config("fo-exists-app", &e.stream, "w2"),
-        log.factory("w2"),
-    );
+    let config = |id: &str| {
+        let mut c = fan_config("fo-exists-app", &e.stream, id);
+        c.fan_out.deregister_on_shutdown = true;
+        c
+    };
+    let (h1, t1) = e.start(config("w1"), log.factory("w1"));
+    let (h2, t2) = e.start(config("w2"), log.factory("w2"));
     common::wait_leases(&[&h1, &h2], Duration::from_secs(20), |s| {
         s.iter().all(|x| x.len() == 1)
     })
@@ -149,10 +148,21 @@ async fn a_consumer_that_exists_or_is_creating_is_used_not_registered_again() {
     assert_eq!(e.calls("RegisterStreamConsumer").len(), 0);
     assert_eq!(consumers(&e.kinesis, &e.stream).await.len(), 1);
     assert_eq!(h1.status().consumer_errors + h2.status().consumer_errors, 0);
-    for (h, t) in [(h1, t1), (h2, t2)] {
-        h.graceful_shutdown().await;
-        t.await.unwrap().unwrap();
-    }
+    // Deregistered on the last graceful shutdown only: not while w2 still holds leases.
+    h1.graceful_shutdown().await;
+    t1.await.unwrap().unwrap();
+    assert_eq!(
+        consumers(&e.kinesis, &e.stream).await,
+        [("fo-exists-app".to_owned(), ConsumerStatus::Active)]
+    );
+    h2.graceful_shutdown().await;
+    t2.await.unwrap().unwrap();
+    let left = consumers(&e.kinesis, &e.stream).await;
+    assert!(
+        left.iter().all(|(_, s)| *s == ConsumerStatus::Deleting),
+        "deregistered: {left:?}"
+    );
+    assert_eq!(e.calls("DeregisterStreamConsumer").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

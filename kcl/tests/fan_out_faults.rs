@@ -105,9 +105,9 @@ async fn a_silent_subscription_is_dropped_after_the_event_timeout_and_resumed() 
     let mut config = fan_config("fo-stall-app", &e.stream, "w");
     config.fan_out.event_timeout = stall_timeout();
     put(&e.kinesis, &e.stream, &numbered("a", 0..50)).await;
-    // The first subscription goes silent after its first event (2 messages on
-    // ferrokinesis: the initial response, the event with the records; kinesis-mock sends
-    // no initial response, so one more event passes there).
+    // The first subscription goes silent after 2 messages (on ferrokinesis: the initial
+    // response and the event with the records; on kinesis-mock one more event with
+    // records may pass).
     e.proxy.set_rules(vec![
         Rule::new(Fault::stream_stall(2))
             .on("SubscribeToShard")
