@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use common::{Log, numbered, put};
 use fan_out_support::{
-    assert_each_record_once_in_order, fan_config, fan_env, stall_timeout, starting_types,
+    assert_each_record_once_in_order, assert_one_subscribe_per_second_per_shard, fan_config,
+    fan_env, stall_timeout, starting_types,
 };
 use testkit::{Fault, LocalAwsOptions, Outcome, Rule};
 
@@ -91,6 +92,7 @@ async fn resets_stalls_5xx_and_resource_in_use_lose_and_repeat_nothing() {
         kinds.len() >= 6,
         "most kinds of fault were injected: {kinds:?}"
     );
+    assert_one_subscribe_per_second_per_shard(&e);
     let status = handle.status();
     assert_eq!(status.consumer_errors, 0, "no lease was given up");
     assert_eq!(status.leases_lost, 0);

@@ -154,3 +154,19 @@ pub fn starting_types(e: &FanEnv, shard: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The checker of SubscribeToShard's limit: per shard, no two calls less than a second
+/// apart (as the proxy received them, less 10 ms of scheduling).
+pub fn assert_one_subscribe_per_second_per_shard(e: &FanEnv) {
+    let mut last: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    for c in e.calls("SubscribeToShard") {
+        let shard = c.request["ShardId"].as_str().unwrap_or("?").to_owned();
+        if let Some(prev) = last.insert(shard.clone(), c.start) {
+            let gap = c.start - prev;
+            assert!(
+                gap >= Duration::from_millis(990),
+                "{shard}: subscribed again after {gap:?}"
+            );
+        }
+    }
+}
