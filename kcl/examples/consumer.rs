@@ -11,6 +11,7 @@
 //! ```text
 //! cargo run --release -p kcl --example consumer -- --stream NAME --app APP \
 //!     [--worker-id ID] [--from latest|trim_horizon] [--idle-exit SECS] [--checkpoint-every N]
+//!     [--fan-out]
 //! ```
 //!
 //! It uses the standard AWS configuration from the environment (`AWS_ENDPOINT_URL_KINESIS`,
@@ -24,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use kcl::{
-    Checkpointer, Config, InitialPosition, ProcessRecordsInput, ShardProcessor, StreamId, Worker,
-    WorkerHandle,
+    Checkpointer, Config, InitialPosition, ProcessRecordsInput, RetrievalMode, ShardProcessor,
+    StreamId, Worker, WorkerHandle,
 };
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,10 @@ struct Args {
     /// Checkpoint after this many records of a shard.
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: u64,
+    /// Enhanced fan-out (SubscribeToShard) instead of polling; the stream consumer is
+    /// named after the application and registered when missing.
+    #[arg(long)]
+    fan_out: bool,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -159,6 +164,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         From::TrimHorizon => InitialPosition::TrimHorizon,
     };
     config.idle_time_between_reads = Duration::from_millis(500);
+    if args.fan_out {
+        config.retrieval_mode = RetrievalMode::fan_out();
+    }
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let factory = {

@@ -59,7 +59,7 @@ mod stream;
 mod worker;
 
 pub use checkpoint::{CheckpointError, Checkpointer, PreparedCheckpoint};
-pub use config::{Config, ConfigError, InitialPosition, RetrievalMode, StreamId};
+pub use config::{Config, ConfigError, FanOutConfig, InitialPosition, RetrievalMode, StreamId};
 pub use lease::{Lease, LeaseDecodeError, LeaseStoreError};
 pub use position::{MAX_SEQUENCE_DIGITS, Position, PositionError, SequenceNumber};
 pub use processor::{InitializeInput, ProcessRecordsInput, ShardProcessor, ShardProcessorFactory};

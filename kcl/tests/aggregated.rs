@@ -18,7 +18,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use common::{env, fast_config};
 use kcl::agg::{Aggregator, UserRecord};
-use kcl::{Checkpointer, ProcessRecordsInput, Record, ShardProcessor};
+use kcl::{Checkpointer, ProcessRecordsInput, Record, RetrievalMode, ShardProcessor};
 use tokio::sync::watch;
 
 /// 5 aggregates of 10 user records each: `u{i}` with key `pk{i}`.
@@ -105,10 +105,24 @@ async fn run_until(config: kcl::Config, e: &common::Env, want: usize) -> Vec<Rec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_resumes_inside_an_aggregate() {
+    restart_inside_an_aggregate(RetrievalMode::Polling).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_inside_an_aggregate_with_fan_out() {
+    restart_inside_an_aggregate(RetrievalMode::fan_out()).await;
+}
+
+async fn restart_inside_an_aggregate(mode: RetrievalMode) {
     let e = env("agg", 1).await;
     put_aggregates(&e.kinesis, &e.stream).await;
+    let config = |worker: &str| {
+        let mut c = fast_config("agg-app", &e.stream, worker);
+        c.retrieval_mode = mode.clone();
+        c
+    };
 
-    let first = run_until(fast_config("agg-app", &e.stream, "a"), &e, 50).await;
+    let first = run_until(config("a"), &e, 50).await;
     assert_eq!(first.len(), 50);
     for (i, r) in first.iter().enumerate() {
         assert_eq!(r.data, format!("u{i}").as_bytes());
@@ -132,7 +146,7 @@ async fn restart_resumes_inside_an_aggregate() {
     assert!(!item.contains_key("leaseOwner"));
 
     // A new worker resumes right after u25, inside the same aggregate.
-    let second = run_until(fast_config("agg-app", &e.stream, "b"), &e, 24).await;
+    let second = run_until(config("b"), &e, 24).await;
     let data: Vec<String> = second
         .iter()
         .map(|r| String::from_utf8(r.data.to_vec()).unwrap())

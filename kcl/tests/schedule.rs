@@ -11,6 +11,9 @@
 //!   seed; timing is real, so a replay is close to the run, not identical).
 //! - `KCL_SCHEDULE_SEEDS=40` (seeds 0..40) or `KCL_SCHEDULE_SEEDS=3,9,12`: more seeds.
 //! - `--ignored`: the CI set (`ci_seeds`, 24 seeds).
+//! - `*_with_fan_out`: the same seeds with enhanced fan-out retrieval; a Kinesis fault aimed
+//!   at GetRecords or GetShardIterator then hits SubscribeToShard (refusals, resets and
+//!   stalls inside its stream, ResourceInUse as in a hand-over).
 #![allow(
     unreachable_pub,
     clippy::unwrap_used,
@@ -87,8 +90,9 @@ fn seeds_from_env() -> Option<Vec<u64>> {
 }
 
 /// Runs one seed: `Err(report)` when a checker found a violation.
-async fn run_seed(seed: u64) -> Result<(), String> {
-    let s = Scenario::draw(seed);
+async fn run_seed(seed: u64, fan_out: bool) -> Result<(), String> {
+    let mut s = Scenario::draw(seed);
+    s.fan_out = fan_out;
     let facts = run::run(&s).await;
     let violations = report::check_all(&facts);
     let harness = report::harness_errors(&facts);
@@ -107,9 +111,9 @@ async fn run_seed(seed: u64) -> Result<(), String> {
 }
 
 /// Runs `seeds`, `parallel` at a time, and fails naming every failing seed.
-async fn run_seeds(seeds: Vec<u64>, parallel: usize) {
+async fn run_seeds(seeds: Vec<u64>, parallel: usize, fan_out: bool) {
     let results: Vec<(u64, Result<(), String>)> = futures::stream::iter(seeds)
-        .map(|seed| async move { (seed, run_seed(seed).await) })
+        .map(|seed| async move { (seed, run_seed(seed, fan_out).await) })
         .buffer_unordered(parallel)
         .collect()
         .await;
@@ -127,11 +131,24 @@ async fn run_seeds(seeds: Vec<u64>, parallel: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_schedules() {
     let seeds = seeds_from_env().unwrap_or(FIXED.to_vec());
-    run_seeds(seeds, 3).await;
+    run_seeds(seeds, 3, false).await;
+}
+
+/// The same schedules with enhanced fan-out retrieval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_schedules_with_fan_out() {
+    let seeds = seeds_from_env().unwrap_or(FIXED.to_vec());
+    run_seeds(seeds, 3, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the CI set of seeds (a few minutes); .ci/run runs it"]
 async fn ci_seeds() {
-    run_seeds(CI.collect(), 3).await;
+    run_seeds(CI.collect(), 3, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the CI set of seeds with fan-out; .ci/run runs it"]
+async fn ci_seeds_with_fan_out() {
+    run_seeds(CI.collect(), 3, true).await;
 }

@@ -1,5 +1,6 @@
 //! A loopback HTTP proxy between a real SDK client and a real server that injects faults:
-//! AWS errors, connection resets, delays, stalls, and failed PutRecords entries.
+//! AWS errors, connection resets, delays, stalls, failed PutRecords entries, and resets,
+//! stalls and exceptions inside event streams.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -237,6 +238,12 @@ async fn handle_body(state: Arc<State>, req: Request<Body>) -> Result<Response<B
             crate::entry_faults::fail_entries(&state, &plan, req, fraction, &error_code).await
         }
         Fault::FailEntries { .. } => state.forward(req).await,
+        f @ (Fault::StreamReset { .. }
+        | Fault::StreamStall { .. }
+        | Fault::StreamException { .. }) => {
+            let response = state.forward(req).await?;
+            Ok(crate::stream_faults::apply(response, f))
+        }
     }
 }
 

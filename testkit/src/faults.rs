@@ -41,6 +41,28 @@ pub enum Fault {
         /// The per-entry error code, e.g. `InternalFailure`.
         error_code: String,
     },
+    /// Forward, pass the first `after_messages` messages of the event stream that answers
+    /// (SubscribeToShard's; its initial response counts as one), then close the
+    /// connection mid-stream. A response that is not an event stream passes unchanged.
+    StreamReset {
+        /// Messages passed before the reset.
+        after_messages: u32,
+    },
+    /// Forward, pass the first `after_messages` messages of the event stream, then send no
+    /// further byte while holding the connection open, until the client gives up.
+    StreamStall {
+        /// Messages passed before the stall.
+        after_messages: u32,
+    },
+    /// Forward, pass the first `after_messages` messages of the event stream, then send an
+    /// exception message of `error_type` (what Kinesis sends on a takeover, what
+    /// kinesis-mock sends first when another subscription is active) and end the stream.
+    StreamException {
+        /// Messages passed before the exception.
+        after_messages: u32,
+        /// The exception type, e.g. `ResourceInUseException`.
+        error_type: String,
+    },
 }
 
 impl Fault {
@@ -132,6 +154,24 @@ impl Fault {
     /// [`Fault::Delay`] of an hour: a client timeout or a dropped call ends it first).
     pub fn stall() -> Fault {
         Fault::Delay(STALL)
+    }
+
+    /// An event stream cut by a connection reset after `after_messages` messages.
+    pub fn stream_reset(after_messages: u32) -> Fault {
+        Fault::StreamReset { after_messages }
+    }
+
+    /// An event stream that goes silent after `after_messages` messages.
+    pub fn stream_stall(after_messages: u32) -> Fault {
+        Fault::StreamStall { after_messages }
+    }
+
+    /// An event stream ended by an `error_type` exception after `after_messages` messages.
+    pub fn stream_exception(after_messages: u32, error_type: &str) -> Fault {
+        Fault::StreamException {
+            after_messages,
+            error_type: error_type.into(),
+        }
     }
 
     /// PutRecords entries failing with `error_code` at about `fraction`.

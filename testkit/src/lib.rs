@@ -5,7 +5,8 @@
 //!   (`dynoxide`) on 127.0.0.1 ephemeral ports, on a thread of their own, and hands out
 //!   `aws-sdk-kinesis` / `aws-sdk-dynamodb` clients configured for them.
 //! - [`FaultProxy`] sits between a real client and a real server and injects faults by
-//!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries.
+//!   [`Rule`]: AWS errors, connection resets, delays, stalls, failed PutRecords entries,
+//!   and resets, stalls and exceptions in the middle of an event stream (SubscribeToShard).
 //! - [`MeteringProxy`] sits in front of DynamoDB and counts calls, items and capacity
 //!   units per operation.
 //! - [`streams`] has small helpers around the real SDK (create a stream and wait until
@@ -30,6 +31,7 @@ mod local_aws;
 mod metering;
 mod observer;
 pub mod rng;
+mod stream_faults;
 pub mod streams;
 pub mod workload;
 

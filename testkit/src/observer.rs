@@ -102,6 +102,7 @@ impl ProxyLog {
             log: self.clone(),
             index: events.len() - 1,
             forwarding: Arc::default(),
+            streaming: Arc::default(),
         }
     }
 
@@ -120,6 +121,8 @@ pub(crate) struct Recorder {
     index: usize,
     /// Set once the request is being sent to the server.
     forwarding: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once an event stream answers: the event ends with the stream, not before.
+    streaming: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
@@ -161,6 +164,13 @@ struct ClientSide {
 
 impl Drop for ClientSide {
     fn drop(&mut self) {
+        if self
+            .recorder
+            .streaming
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return; // the stream's body records how it ends
+        }
         self.recorder.finish(Outcome::Abandoned);
         if !self
             .recorder
@@ -173,14 +183,30 @@ impl Drop for ClientSide {
 }
 
 /// Runs `handle` in a task of its own, recording the event (the response is read
-/// whole, so the event ends when the last byte is ready).
+/// whole, so the event ends when the last byte is ready; an event stream is passed on as
+/// it comes, and its event ends with the stream).
 pub(crate) async fn observe<F>(recorder: Recorder, handle: F) -> Result<Response<Body>, BoxError>
 where
     F: Future<Output = Result<Response<Body>, BoxError>> + Send + 'static,
 {
     let inner = recorder.clone();
     let task = tokio::spawn(async move {
-        let result = read_whole(handle.await).await;
+        let response = match handle.await {
+            Ok(r) if crate::stream_faults::is_event_stream(&r) => {
+                inner
+                    .streaming
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                let status = r.status();
+                let (parts, body) = r.into_parts();
+                let body = ObservedStream {
+                    inner: Some(body),
+                    recorder: inner.clone(),
+                };
+                return Ok((status, None, Response::from_parts(parts, body.boxed())));
+            }
+            other => other,
+        };
+        let result = read_whole(response).await;
         match &result {
             Ok((status, error_type, _)) => inner.finish(Outcome::Status {
                 status: status.as_u16(),
@@ -199,6 +225,43 @@ where
 }
 
 type Whole = (http::StatusCode, Option<String>, Response<Body>);
+
+/// An event stream's body on its way to the client: the event ends when the stream does
+/// (`200` when it ended, `Reset` when it was cut, `Abandoned` when the client left).
+struct ObservedStream {
+    inner: Option<Body>,
+    recorder: Recorder,
+}
+
+impl hyper::body::Body for ObservedStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let polled = std::pin::Pin::new(inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(None) => self.recorder.finish(Outcome::Status {
+                status: 200,
+                error_type: None,
+            }),
+            std::task::Poll::Ready(Some(Err(_))) => self.recorder.finish(Outcome::Reset),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl Drop for ObservedStream {
+    fn drop(&mut self) {
+        self.recorder.finish(Outcome::Abandoned);
+    }
+}
 
 /// The response read whole, with its status and AWS error type.
 async fn read_whole(response: Result<Response<Body>, BoxError>) -> Result<Whole, BoxError> {

@@ -48,6 +48,20 @@ pub enum RetrievalError {
         /// The SDK error.
         message: String,
     },
+    /// Enhanced fan-out: the subscriptions of a shard failed this many times in a row
+    /// (refused, reset, stalled, none delivering an event), so the lease is given up for
+    /// another worker to try.
+    #[error(
+        "SubscribeToShard on {shard_id} failed {failures} times in a row; giving the lease up. Last: {last}"
+    )]
+    SubscriptionFailing {
+        /// The shard.
+        shard_id: String,
+        /// Consecutive failures.
+        failures: u32,
+        /// The last failure.
+        last: String,
+    },
     /// A request Kinesis refuses for good (any other 4xx: validation, access denied, ...).
     #[error("{operation}: {message}")]
     Fatal {
@@ -59,7 +73,8 @@ pub enum RetrievalError {
 }
 
 impl RetrievalError {
-    /// Whether trying again (with a new iterator for an expired one) may succeed.
+    /// Whether trying again (with a new iterator for an expired one, or on another
+    /// worker for a failing subscription) may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -67,6 +82,7 @@ impl RetrievalError {
                 | RetrievalError::Throttled { .. }
                 | RetrievalError::Transient { .. }
                 | RetrievalError::Timeout { .. }
+                | RetrievalError::SubscriptionFailing { .. }
         )
     }
 

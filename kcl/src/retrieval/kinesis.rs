@@ -1,4 +1,5 @@
-//! The Kinesis calls the consumer makes: ListShards, GetShardIterator, GetRecords.
+//! The Kinesis calls the consumer makes: ListShards, GetShardIterator, GetRecords (and,
+//! through [`StreamClient::call`], fan-out's consumer registration).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -50,7 +51,29 @@ impl StreamClient {
         self
     }
 
-    async fn call<T, E>(
+    /// The SDK client.
+    pub(crate) fn sdk(&self) -> &Client {
+        &self.client
+    }
+
+    /// The stream.
+    pub(crate) fn stream(&self) -> &StreamId {
+        &self.stream
+    }
+
+    /// The timeout of each call.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The same client with `client` for its calls (fan-out's, with the SDK's retries off).
+    pub(crate) fn with_sdk(mut self, client: Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Runs one SDK call under the request timeout, its error classified.
+    pub(crate) async fn call<T, E>(
         &self,
         operation: &'static str,
         request: impl Future<

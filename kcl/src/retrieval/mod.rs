@@ -1,12 +1,17 @@
 //! Record retrieval behind a seam: a [`RecordSource`] yields batches of user records of
-//! one shard. Polling (GetRecords) is the one source today; enhanced fan-out
-//! (SubscribeToShard) fits beside it as another source.
+//! one shard. Two sources: polling (GetRecords) and enhanced fan-out (SubscribeToShard),
+//! chosen by [`RetrievalMode`](crate::RetrievalMode); both deliver the same [`Batch`]es
+//! and [`ShardEnding`]s.
 
 mod budget;
+mod buffered;
 mod convert;
 mod error;
+mod fanout;
 pub(crate) mod kinesis;
 mod polling;
+
+use std::sync::Arc;
 
 use std::time::SystemTime;
 
@@ -15,8 +20,9 @@ use kinesis_agg::HashRange;
 
 pub(crate) use budget::WorkerPrefetch;
 pub use error::RetrievalError;
+pub(crate) use fanout::FanOut;
 pub(crate) use kinesis::{IteratorStart, StreamClient};
-pub(crate) use polling::{PollingSettings, PollingSource};
+pub(crate) use polling::PollingSettings;
 
 use crate::lease::sync_plan::ShardInfo;
 use crate::{Position, Record, SequenceNumber};
@@ -38,6 +44,21 @@ pub(crate) struct Batch {
     pub(crate) bytes: usize,
     /// `Some` once the shard has no more records: how it ended.
     pub(crate) end: Option<ShardEnding>,
+}
+
+impl Batch {
+    /// The last batch of a shard that no longer exists.
+    pub(crate) fn gone(children: Vec<ShardInfo>) -> Batch {
+        Batch {
+            records: Vec::new(),
+            millis_behind_latest: None,
+            bytes: 0,
+            end: Some(ShardEnding {
+                children,
+                gone: true,
+            }),
+        }
+    }
 }
 
 /// How a shard's records ended.
@@ -122,6 +143,8 @@ pub(crate) struct Retriever {
     pub(crate) polling: PollingSettings,
     /// The AT_TIMESTAMP initial position's time, if configured.
     pub(crate) timestamp: Option<SystemTime>,
+    /// The fan-out state shared by the worker's shards (`None` when polling).
+    pub(crate) fan_out: Option<Arc<FanOut>>,
 }
 
 impl Retriever {
@@ -133,14 +156,25 @@ impl Retriever {
         checkpoint: &Position,
     ) -> Option<Box<dyn RecordSource>> {
         let (start, skip) = starting_point(checkpoint, self.timestamp)?;
-        match self.mode {
-            crate::RetrievalMode::Polling => Some(Box::new(PollingSource::start(
+        match (&self.mode, &self.fan_out) {
+            (crate::RetrievalMode::FanOut { .. }, Some(fan_out)) => {
+                Some(Box::new(fan_out.open(shard, start, skip)))
+            }
+            _ => Some(Box::new(polling::start(
                 self.client.clone(),
                 shard,
                 start,
                 skip,
                 self.polling.clone(),
             ))),
+        }
+    }
+
+    /// After a graceful shutdown released the worker's leases (fan-out: deregisters the
+    /// stream consumer when configured and this was the application's last worker).
+    pub(crate) async fn after_graceful_shutdown(&self, store: &crate::lease::LeaseStore) {
+        if let Some(fan_out) = &self.fan_out {
+            fan_out.after_graceful_shutdown(store).await;
         }
     }
 }

@@ -5,14 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-
 use super::budget::{Budget, Limits, WorkerPrefetch};
+use super::buffered::{BufferedSource, Sender};
 use super::convert::Converter;
 use super::kinesis::{IteratorStart, StreamClient, child_info};
-use super::{Batch, RecordSource, RetrievalError, ShardEnding, ShardSpec};
+use super::{Batch, RetrievalError, ShardEnding, ShardSpec};
 use crate::SequenceNumber;
 
 /// Settings of the polling loop.
@@ -26,60 +23,28 @@ pub(crate) struct PollingSettings {
     pub(crate) worker: Arc<WorkerPrefetch>,
 }
 
-/// The consumer side of a shard's prefetch queue.
-pub(crate) struct PollingSource {
-    rx: mpsc::Receiver<Result<Batch, RetrievalError>>,
-    budget: Arc<Budget>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for PollingSource {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl PollingSource {
-    /// Starts prefetching `shard` from `start`, skipping sub-records through `skip`.
-    pub(crate) fn start(
-        client: StreamClient,
-        shard: ShardSpec,
-        start: IteratorStart,
-        skip: Option<(SequenceNumber, u64)>,
-        settings: PollingSettings,
-    ) -> PollingSource {
-        let budget = Arc::new(Budget::new(settings.limits, settings.worker.clone()));
-        let (tx, rx) = mpsc::channel(settings.limits.batches + 1);
-        let fetcher = Fetcher {
+/// Starts prefetching `shard` from `start`, skipping sub-records through `skip`.
+pub(crate) fn start(
+    client: StreamClient,
+    shard: ShardSpec,
+    start: IteratorStart,
+    skip: Option<(SequenceNumber, u64)>,
+    settings: PollingSettings,
+) -> BufferedSource {
+    let budget = Arc::new(Budget::new(settings.limits, settings.worker.clone()));
+    let batches = settings.limits.batches;
+    BufferedSource::spawn(budget.clone(), batches, "GetRecords", |tx| {
+        Fetcher {
             client,
             converter: Converter::new(shard.hash_range, skip),
             shard,
             start,
             settings,
-            budget: budget.clone(),
+            budget,
             tx,
-        };
-        let task = tokio::spawn(fetcher.run());
-        PollingSource { rx, budget, task }
-    }
-}
-
-impl RecordSource for PollingSource {
-    fn next_batch(&mut self) -> BoxFuture<'_, Result<Batch, RetrievalError>> {
-        Box::pin(async move {
-            match self.rx.recv().await {
-                Some(Ok(batch)) => {
-                    self.budget.remove(batch.records.len(), batch.bytes);
-                    Ok(batch)
-                }
-                Some(Err(e)) => Err(e),
-                None => Err(RetrievalError::Fatal {
-                    operation: "GetRecords",
-                    message: "the prefetch task ended".into(),
-                }),
-            }
-        })
-    }
+        }
+        .run()
+    })
 }
 
 struct Fetcher {
@@ -89,7 +54,7 @@ struct Fetcher {
     converter: Converter,
     settings: PollingSettings,
     budget: Arc<Budget>,
-    tx: mpsc::Sender<Result<Batch, RetrievalError>>,
+    tx: Sender,
 }
 
 impl Fetcher {
@@ -191,15 +156,7 @@ impl Fetcher {
             Err(RetrievalError::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let batch = Batch {
-            records: Vec::new(),
-            millis_behind_latest: None,
-            bytes: 0,
-            end: Some(ShardEnding {
-                children,
-                gone: true,
-            }),
-        };
+        let batch = Batch::gone(children);
         self.budget.add(0, 0);
         let _ = self.tx.send(Ok(batch)).await;
         Ok(())

@@ -149,6 +149,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
                 InitialPosition::AtTimestamp(t) => Some(t),
                 _ => None,
             },
+            fan_out: crate::retrieval::FanOut::for_config(&stream, &config, prefetch.clone()),
         };
         let shared = Arc::new(Shared {
             stats: Arc::new(Stats::new(&config.worker_identifier)),

@@ -187,7 +187,7 @@ impl Run<'_> {
                 percent,
                 lasting,
             } => {
-                let rule = service.rule(operation, percent);
+                let rule = service.rule(operation, percent, self.s.fan_out);
                 let s = &mut self.slots[slot];
                 match service {
                     super::scenario::Service::Dynamo(_) => {

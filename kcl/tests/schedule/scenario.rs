@@ -103,6 +103,10 @@ pub struct Scenario {
     /// Whether the table holds items that are not this application's leases (a
     /// multi-stream lease key, another entity type) before the workers start.
     pub foreign_items: bool,
+    /// Retrieval by enhanced fan-out instead of polling (set by the test, not drawn, so a
+    /// seed draws the same schedule in both modes). Kinesis faults aimed at GetRecords or
+    /// GetShardIterator hit SubscribeToShard then, stalls and resets inside its stream.
+    pub fan_out: bool,
 }
 
 impl Scenario {
@@ -122,6 +126,7 @@ impl Scenario {
             events: Vec::new(),
             before_start: Vec::new(),
             foreign_items: false,
+            fan_out: false,
         };
         s.events = events(&mut rng, slots, fault_phase);
         let reshards = if rng.chance(40) { 1 + rng.below(2) } else { 0 };
@@ -282,9 +287,17 @@ fn percent(rng: &mut Rng) -> u64 {
 }
 
 impl Service {
-    /// The proxy rule of this fault.
-    pub fn rule(self, operation: Option<&str>, percent: u64) -> Rule {
-        let mut rule = Rule::new(self.fault()).with_probability(percent as f64 / 100.0);
+    /// The proxy rule of this fault (with fan-out, a polling call's fault is one of
+    /// SubscribeToShard's).
+    pub fn rule(self, operation: Option<&str>, percent: u64, fan_out: bool) -> Rule {
+        let polling_call = matches!(operation, Some("GetRecords" | "GetShardIterator"));
+        let (fault, operation) = match self {
+            Service::Kinesis(k) if fan_out && polling_call => {
+                (subscription_fault(k), Some("SubscribeToShard"))
+            }
+            _ => (self.fault(), operation),
+        };
+        let mut rule = Rule::new(fault).with_probability(percent as f64 / 100.0);
         if let Some(op) = operation {
             rule = rule.on(op);
         }
@@ -321,12 +334,26 @@ impl Service {
     }
 }
 
+/// The SubscribeToShard counterpart of a polling call's fault.
+fn subscription_fault(k: KinesisFault) -> Fault {
+    use KinesisFault as K;
+    match k {
+        K::Throttle => Fault::aws_error(400, "LimitExceededException"),
+        K::ServerError => Fault::internal_failure(),
+        K::ResetBefore => Fault::Reset,
+        K::ResetAfter => Fault::stream_reset(2),
+        K::Stall => Fault::stream_stall(2),
+        // What a lease hand-over looks like to the new owner.
+        K::ExpiredIterator => Fault::stream_exception(1, "ResourceInUseException"),
+    }
+}
+
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "seed {}: {} shard(s), workers {:?}, failover {:?}, aggregated {}, faults for {:?}, \
-             before start {:?}, foreign items {}",
+             before start {:?}, foreign items {}, fan-out {}",
             self.seed,
             self.shards,
             self.workers,
@@ -334,7 +361,8 @@ impl fmt::Display for Scenario {
             self.aggregated,
             self.fault_phase,
             self.before_start,
-            self.foreign_items
+            self.foreign_items,
+            self.fan_out
         )?;
         for e in &self.events {
             writeln!(f, "  {:>6}ms  {:?}", e.at.as_millis(), e.action)?;

@@ -181,5 +181,9 @@ fn config(s: &Scenario, stream: &str, id: &str) -> Config {
     c.lease_cleanup_interval = Duration::from_secs(1);
     c.request_timeout = Duration::from_secs(2);
     c.max_records = 40;
+    if s.fan_out {
+        c.retrieval_mode = kcl::RetrievalMode::fan_out();
+        c.fan_out.event_timeout = Duration::from_secs(2);
+    }
     c
 }

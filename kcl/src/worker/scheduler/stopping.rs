@@ -73,6 +73,10 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
         }
         self.w.leases.release_all().await;
+        self.w
+            .retriever
+            .after_graceful_shutdown(self.w.leases.store())
+            .await;
     }
 
     /// Before the consumers shut down gracefully, starts a hand-off of each held lease to
