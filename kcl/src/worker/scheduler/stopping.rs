@@ -73,6 +73,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
         }
         self.w.leases.release_all().await;
+        self.release_unclaimed().await;
         self.w
             .retriever
             .after_graceful_shutdown(self.w.leases.store())
@@ -85,6 +86,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
     /// one the moment it is completed. A lease that cannot be offered is assigned or
     /// released afterwards, as before.
     async fn offer_all(&mut self) {
+        self.refresh_loads().await;
         let held: Vec<_> = self
             .tasks
             .values()
@@ -104,6 +106,34 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         for (key, result) in futures::future::join_all(results).await {
             if let Err(e) = result {
                 tracing::debug!(lease = %key, error = %e, "could not offer the lease; it will be assigned");
+            }
+        }
+    }
+
+    /// Releases the leases the table names this worker's without it holding them (assigned
+    /// or handed over to it while it shut down, not yet taken), so they do not wait for
+    /// their expiry. One in a hand-off still in progress is left to its giver.
+    async fn release_unclaimed(&self) {
+        let me = &self.w.config.worker_identifier;
+        let store = self.w.leases.store();
+        let Ok(scan) = store.list(true).await else {
+            return;
+        };
+        let held = self.w.leases.keys();
+        let unclaimed = scan.leases.iter().filter(|l| {
+            l.owner.as_deref() == Some(me.as_str())
+                && !l.is_handing_off()
+                && !l.is_finished()
+                && !held.contains(&l.key)
+        });
+        for lease in unclaimed {
+            match store.release(&lease.key, me).await {
+                Ok(()) => {
+                    tracing::info!(lease = %lease.key, "released a lease given to this worker as it stopped")
+                }
+                Err(e) => {
+                    tracing::debug!(lease = %lease.key, error = %e, "could not release; it will expire")
+                }
             }
         }
     }

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use super::super::Control;
 use super::{PendingReceive, Scheduler, report};
 use crate::ShardProcessorFactory;
-use crate::lease::Lease;
 use crate::lease::taker::{self, TakerInput};
+use crate::lease::{ExpiryTracker, Lease};
 
 impl<F: ShardProcessorFactory> Scheduler<F> {
     /// One taker pass: scan, decide, take and ask. Nothing is taken once a shutdown was
@@ -47,7 +47,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let plan = taker::plan(&input, &mut self.rng);
         report(&cfg.worker_identifier, &plan.stats);
         self.w.shared.stats.taker_pass(plan.stats.available);
-        self.loads = live_loads(&scan.leases, &input);
+        self.loads = live_loads(&scan.leases, &self.tracker, input.me, now, input.failover);
         if *control.borrow() != Control::Run {
             return;
         }
@@ -227,6 +227,29 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
     }
 
+    /// Scans the table again for the live workers' loads (before a graceful shutdown: the
+    /// taker's last scan may be 20 s old, and a worker that left since must not be given
+    /// leases).
+    pub(super) async fn refresh_loads(&mut self) {
+        match self.w.leases.store().list(false).await {
+            Ok(scan) => {
+                let now = Instant::now();
+                self.tracker.observe(&scan.leases, now);
+                let cfg = &self.w.config;
+                self.loads = live_loads(
+                    &scan.leases,
+                    &self.tracker,
+                    &cfg.worker_identifier,
+                    now,
+                    cfg.failover_time,
+                );
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "lease scan failed; handing over by the last one")
+            }
+        }
+    }
+
     /// Looks again (at most every half minute) whether the owner index became usable.
     async fn refresh_index(&mut self) {
         let now = Instant::now();
@@ -244,18 +267,26 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
 }
 
 /// Leases per live worker other than this one (a lease in a hand-off counts for its
-/// receiver; expired owners left out):
-/// where a graceful leaver hands its leases.
-fn live_loads(leases: &[Lease], input: &TakerInput<'_>) -> BTreeMap<String, usize> {
+/// receiver; expired owners left out, and workers handing a lease over, which may be
+/// leaving themselves): where a graceful leaver hands its leases.
+fn live_loads(
+    leases: &[Lease],
+    tracker: &ExpiryTracker,
+    me: &str,
+    now: Instant,
+    failover: std::time::Duration,
+) -> BTreeMap<String, usize> {
+    let giving: HashSet<&str> = leases
+        .iter()
+        .filter_map(|l| l.checkpoint_owner.as_deref())
+        .collect();
     let mut loads = BTreeMap::new();
     for lease in leases.iter().filter(|l| !l.is_finished()) {
         let Some(owner) = lease.owner.as_deref() else {
             continue;
         };
-        let expired = input
-            .tracker
-            .is_expired(&lease.key, input.now, input.failover);
-        if owner != input.me && !expired {
+        let expired = tracker.is_expired(&lease.key, now, failover);
+        if owner != me && !expired && !giving.contains(owner) {
             *loads.entry(owner.to_owned()).or_insert(0) += 1;
         }
     }
