@@ -178,10 +178,11 @@ impl<'a> Graph<'a> {
 /// (`unreadable`) is present and has not started. Returns (key, counter seen).
 pub(crate) fn finished_to_delete(leases: &[Lease], unreadable: &[String]) -> Vec<(String, u64)> {
     let by_key: HashMap<&str, &Lease> = leases.iter().map(|l| (l.key.as_str(), l)).collect();
-    let started = |child: &str| match by_key.get(child) {
-        Some(lease) => lease.has_started(),
-        None => !unreadable.iter().any(|k| k == child),
-    };
+    // A child without a lease has not started: a merged child is created only at its
+    // second parent's shard end, so the finished first parent must stay (its lease is
+    // what lets the second create the child).
+    let _ = unreadable;
+    let started = |child: &str| by_key.get(child).is_some_and(|lease| lease.has_started());
     leases
         .iter()
         .filter(|l| l.is_finished() && !l.child_shard_ids.is_empty())

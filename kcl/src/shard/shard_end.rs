@@ -2,7 +2,9 @@
 //! `childShardIds` is written, then the processor must checkpoint `SHARD_END`.
 //!
 //! The children are created before the parent is marked finished (as the Java KCL does),
-//! so a finished lease always has its children in the table. A shard that no longer
+//! so a finished lease always has its children in the table; a merged child only once
+//! both its parents have a lease (by the shard end of the second one), so no child starts
+//! while a parent's records wait. A shard that no longer
 //! exists ends the same way; when it has no children either, its finished lease is
 //! garbage and is deleted at once (the Java KCL's cleanup of such leases).
 
@@ -25,13 +27,17 @@ pub(crate) async fn finish<P: ShardProcessor>(
     processor: &mut P,
 ) -> Result<(), ConsumerError> {
     let children = &ending.children;
+    let child_error = |source| ConsumerError::ChildLeases {
+        shard_id: lease.key.clone(),
+        source,
+    };
     for child in children {
-        create_child(leases, child)
+        if other_parents_have_leases(leases, &lease.key, child)
             .await
-            .map_err(|source| ConsumerError::ChildLeases {
-                shard_id: lease.key.clone(),
-                source,
-            })?;
+            .map_err(child_error)?
+        {
+            create_child(leases, child).await.map_err(child_error)?;
+        }
     }
     let ids: Vec<String> = children.iter().map(|c| c.id.clone()).collect();
     if !ids.is_empty() {
@@ -70,6 +76,25 @@ async fn delete_garbage(leases: &HeldLeases, checkpointer: &Checkpointer) {
     if let Err(e) = leases.delete_finished(&held).await {
         tracing::warn!(shard = key, error = %e, "could not delete the lease of a gone shard");
     }
+}
+
+/// Whether every other parent of `child` (a merge) has a lease. A child waits only for
+/// parents that have a lease (a parent without one was processed and cleaned up), so its
+/// lease may not exist before theirs: when another parent has none yet (its own ancestors
+/// are still being processed), that parent's shard end creates the child instead (the
+/// Java KCL's rule).
+async fn other_parents_have_leases(
+    leases: &HeldLeases,
+    me: &str,
+    child: &ShardInfo,
+) -> Result<bool, LeaseStoreError> {
+    for parent in child.parents.iter().filter(|p| p.as_str() != me) {
+        if leases.store().get(parent).await?.is_none() {
+            tracing::info!(child = %child.id, parent, "not creating a merged child before its other parent's lease exists");
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 async fn create_child(leases: &HeldLeases, child: &ShardInfo) -> Result<(), LeaseStoreError> {
