@@ -13,6 +13,7 @@
 mod common;
 mod consume;
 mod errors;
+mod leases;
 mod local;
 mod produce;
 mod read;
