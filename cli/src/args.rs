@@ -19,6 +19,7 @@ Examples:
   kinesis read orders --from latest --follow
   kinesis consume orders --app billing          # one KCL worker; checkpoints in DynamoDB table `billing`
   kinesis leases billing                         # its lease table: owners, checkpoints
+  kinesis tail --stream logs '/var/log/app/*.log'  # ship log lines, following rotation
 
 AWS settings come from the standard places (AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws/config,
 AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_DYNAMODB); --region, --profile and
@@ -69,6 +70,8 @@ pub(crate) enum Command {
     Stream(stream::StreamArgs),
     /// An application's lease table: owners, checkpoints; reset a checkpoint.
     Leases(leases::LeasesArgs),
+    /// Ship log files to a stream (the Kinesis Agent's job): follows rotation, checkpoints per file.
+    Tail(Box<kinesis_tail::TailArgs>),
     /// Run local Kinesis and DynamoDB servers (in memory) until stopped.
     Local(local::LocalArgs),
 }

@@ -18,3 +18,4 @@ mod local;
 mod produce;
 mod read;
 mod stream;
+mod tail;
