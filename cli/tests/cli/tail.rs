@@ -130,3 +130,99 @@ async fn a_missing_stream_and_bad_flags_are_one_line_errors() {
         clash.stderr
     );
 }
+
+/// The runs of consecutive numbers in `ns`: `[0..=49, 30..=109]` as `[(0, 49), (30, 109)]`.
+fn runs(ns: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &n in ns {
+        match out.last_mut() {
+            Some((_, end)) if n == *end + 1 => *end = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_and_a_rotation_a_restart_loses_no_line() {
+    let env = Env::with_stream("killed", 1).await;
+    let logs = env.path("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("app.log");
+    let pattern = format!("{}/*.log", logs.display());
+    let checkpoints = env.path("checkpoints.json");
+    let args = [
+        "tail",
+        "--stream",
+        "killed",
+        "--from",
+        "start",
+        "--checkpoint-file",
+        checkpoints.to_str().unwrap(),
+        "--checkpoint-interval-ms",
+        "100",
+        "--poll-interval-ms",
+        "50",
+        "--max-buffer-age-ms",
+        "100",
+        &pattern,
+    ];
+    append(&log, (0..50).map(|i| format!("a-{i}")));
+    let mut first = env.kinesis(&args).spawn();
+    wait_for(&env, "killed", 50).await;
+    // Acknowledged for many checkpoint intervals: checkpointed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    append(&log, (50..100).map(|i| format!("a-{i}")));
+    first.signal("KILL");
+    let _ = first.wait(Duration::from_secs(10));
+
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    append(
+        &logs.join("app.log.1"),
+        (100..110).map(|i| format!("a-{i}")),
+    );
+    append(&log, (0..40).map(|i| format!("b-{i}")));
+    let mut second = env.kinesis(&args).spawn();
+    let until = Instant::now() + Duration::from_secs(30);
+    let lines = loop {
+        let lines = lines_on(&env, "killed").await;
+        let distinct: std::collections::HashSet<&String> = lines.iter().collect();
+        if distinct.len() >= 150 {
+            break lines;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} of 150 lines: {lines:?}",
+            distinct.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    second.signal("TERM");
+    second.wait(Duration::from_secs(20)).success();
+
+    let numbers = |prefix: &str| -> Vec<usize> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    // The old file: what the first run sent from its start, then the second run from
+    // the checkpoint on (at or after line 50, at most right after what was sent).
+    let a = runs(&numbers("a-"));
+    match a.as_slice() {
+        [(0, 109)] => {}
+        [(0, sent), (resumed, 109)] => {
+            assert!(
+                (50..=sent + 1).contains(resumed),
+                "resumed at {resumed}, sent up to {sent}"
+            );
+        }
+        other => panic!("the old file's lines are not two runs from the checkpoint: {other:?}"),
+    }
+    assert_eq!(
+        runs(&numbers("b-")),
+        [(0, 39)],
+        "the new file once, in order"
+    );
+}
