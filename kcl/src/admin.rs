@@ -10,6 +10,7 @@
 //! renewal, drops the lease, and whoever takes it next starts at the new checkpoint.
 //!
 //! ```no_run
+//! // Guarantee shown: a reset never overwrites a lease a worker holds or wrote meanwhile.
 //! use kcl::Position;
 //! use kcl::admin::LeaseTable;
 //!
@@ -56,6 +57,7 @@ impl LeaseListing {
     /// over still holds it), by worker id.
     ///
     /// ```
+    /// // Guarantee shown: a lease being handed over counts for the worker still holding it.
     /// use kcl::{Lease, Position};
     /// use kcl::admin::LeaseListing;
     /// let mut a = Lease::new("shardId-0", Position::Latest);
@@ -146,6 +148,7 @@ impl LeaseTable {
     /// are, so a write retried after DynamoDB applied it cannot look like a conflict).
     ///
     /// ```
+    /// // Guarantee shown: making the handle does no I/O; each later call has the timeout.
     /// # async fn demo() {
     /// let aws = aws_config::load_from_env().await;
     /// let table = kcl::admin::LeaseTable::new(&aws_sdk_dynamodb::Client::new(&aws), "billing")
@@ -185,6 +188,16 @@ impl LeaseTable {
     /// Every lease item of the table (a consistent, paginated scan), sorted by shard id.
     /// Items that are not leases of a single-stream application (KCL 3.x worker metrics,
     /// multi-stream leases) are left out; unreadable lease items are listed apart.
+    ///
+    /// ```no_run
+    /// // Guarantee shown: every lease item is either listed or reported unreadable.
+    /// # async fn demo(table: kcl::admin::LeaseTable) -> Result<(), kcl::admin::AdminError> {
+    /// let listing = table.list().await?;
+    /// for (key, error) in &listing.unreadable {
+    ///     eprintln!("{key}: {error}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn list(&self) -> Result<LeaseListing> {
         let table = self.name().to_owned();
         let mut listing = LeaseListing::default();
@@ -219,7 +232,16 @@ impl LeaseTable {
         Ok(listing)
     }
 
-    /// One lease, read consistently.
+    /// One lease, read consistently; [`AdminError::LeaseNotFound`] when the table has none
+    /// for `shard`.
+    ///
+    /// ```no_run
+    /// // Guarantee shown: a missing shard is a typed error, not an empty lease.
+    /// # async fn demo(table: kcl::admin::LeaseTable) {
+    /// let missing = table.get("shardId-999999999999").await;
+    /// assert!(matches!(missing, Err(kcl::admin::AdminError::LeaseNotFound { .. })));
+    /// # }
+    /// ```
     pub async fn get(&self, shard: &str) -> Result<Lease> {
         let table = self.name();
         match self.store.get(shard).await {
@@ -238,6 +260,21 @@ impl LeaseTable {
     /// a forced reset also removes the owner (and a hand-off in progress). The write is
     /// conditional on the counter read, and raises it by one: [`AdminError::Changed`]
     /// when a worker wrote the lease in between.
+    ///
+    /// ```no_run
+    /// // Guarantee shown: a held lease is not reset unless forced; a lease written
+    /// // meanwhile is not overwritten.
+    /// use kcl::admin::AdminError;
+    /// # async fn demo(table: kcl::admin::LeaseTable) -> Result<(), AdminError> {
+    /// let to = kcl::Position::at("49590338271490256608559692538361571095921575989136588898", 0).unwrap();
+    /// match table.reset_checkpoint("shardId-000000000000", to, false).await {
+    ///     Ok(lease) => println!("checkpoint now {:?}, counter {}", lease.checkpoint, lease.counter),
+    ///     Err(AdminError::Held { owner, .. }) => eprintln!("held by {owner}: stop it, or force"),
+    ///     Err(e) if e.is_retryable() => eprintln!("try again: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn reset_checkpoint(&self, shard: &str, to: Position, force: bool) -> Result<Lease> {
         let lease = self.get(shard).await?;
         if let (Some(owner), false) = (lease.actual_owner(), force) {
@@ -308,92 +345,5 @@ impl LeaseTable {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // test code: a broken expectation panics
-mod tests {
-    use super::*;
-
-    /// A table with one unowned lease at TRIM_HORIZON, its store and its admin view.
-    async fn table_with_a_lease() -> (testkit::LocalAws, LeaseStore, LeaseTable) {
-        let aws = testkit::LocalAws::start().await.unwrap();
-        let client = aws.dynamodb_client();
-        let admin = LeaseTable::new(&client, "admin-app");
-        let store = admin.store.clone();
-        store.ensure_table().await.unwrap();
-        let lease = Lease::new("shardId-000000000000", Position::TrimHorizon);
-        assert!(store.create_if_absent(&lease).await.unwrap());
-        (aws, store, admin)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_reset_fenced_on_a_counter_a_worker_moved_on_writes_nothing() {
-        let (_aws, store, admin) = table_with_a_lease().await;
-        let key = "shardId-000000000000";
-        let seen = admin.get(key).await.unwrap();
-        // A worker takes and releases it between the read and the write.
-        store.take(key, seen.counter, None, "w1").await.unwrap();
-        store.release(key, "w1").await.unwrap();
-        let err = admin.write_reset(seen, Position::Latest).await.unwrap_err();
-        assert_eq!(
-            err,
-            AdminError::Changed {
-                shard: key.into(),
-                counter: 0
-            }
-        );
-        assert!(err.to_string().contains("nothing was written"), "{err}");
-        let now = admin.get(key).await.unwrap();
-        assert_eq!((now.checkpoint, now.counter), (Position::TrimHorizon, 2));
-        // Read again: it goes through, the counter one up.
-        let reset = admin
-            .reset_checkpoint(key, Position::Latest, false)
-            .await
-            .unwrap();
-        assert_eq!(admin.get(key).await.unwrap(), reset);
-        assert_eq!((reset.checkpoint, reset.counter), (Position::Latest, 3));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_held_lease_is_reset_only_when_forced_and_then_has_no_owner() {
-        let (_aws, store, admin) = table_with_a_lease().await;
-        let key = "shardId-000000000000";
-        store.take(key, 0, None, "w1").await.unwrap();
-        let refused = admin.reset_checkpoint(key, Position::Latest, false).await;
-        assert_eq!(
-            refused,
-            Err(AdminError::Held {
-                shard: key.into(),
-                owner: "w1".into()
-            })
-        );
-        assert_eq!(
-            admin.get(key).await.unwrap().checkpoint,
-            Position::TrimHorizon
-        );
-        let forced = admin
-            .reset_checkpoint(key, Position::Latest, true)
-            .await
-            .unwrap();
-        assert_eq!(admin.get(key).await.unwrap(), forced);
-        assert_eq!(forced.owner, None);
-        // The worker's next renewal is fenced out.
-        assert!(
-            store
-                .renew(key, 1, "w1")
-                .await
-                .unwrap_err()
-                .is_condition_failed()
-        );
-        let listing = admin.list().await.unwrap();
-        assert_eq!(listing.leases, vec![forced]);
-        assert!(listing.owners().is_empty());
-        let missing = admin.get("shardId-000000000009").await.unwrap_err();
-        assert!(
-            matches!(missing, AdminError::LeaseNotFound { .. }),
-            "{missing}"
-        );
-        let no_table = LeaseTable::new(&store.client, "no-such-table").list().await;
-        assert!(
-            matches!(no_table, Err(AdminError::TableMissing { .. })),
-            "{no_table:?}"
-        );
-    }
-}
+#[path = "admin_tests.rs"]
+mod tests;
