@@ -44,6 +44,9 @@ pub(crate) struct LeasesArgs {
 #[derive(Debug, Subcommand)]
 enum LeasesAction {
     /// Move a shard's checkpoint (refused while the lease is held, unless --force).
+    #[command(
+        after_help = "Examples:\n  kinesis leases billing reset shardId-000000000000 --to trim_horizon\n  kinesis leases billing reset shardId-000000000000 --to sequence:4959...:0\n  kinesis leases billing reset shardId-000000000000 --to latest --force"
+    )]
     Reset(ResetArgs),
 }
 
