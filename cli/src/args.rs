@@ -1,12 +1,11 @@
 //! The command tree. Each subcommand's options live with the subcommand (`cmd/*`);
-//! this file only names them, with the options every subcommand shares. `leases` and
-//! `tail` slot in here as further variants of [`Command`].
+//! this file only names them, with the options every subcommand shares.
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cmd::{consume, local, produce, read, stream};
+use crate::cmd::{consume, leases, local, produce, read, stream};
 
 const ABOUT: &str = "kcat for Kinesis: produce, read and consume records (de-aggregated), manage streams, run local servers";
 
@@ -19,6 +18,8 @@ Examples:
   kinesis read orders --from trim_horizon --format json
   kinesis read orders --from latest --follow
   kinesis consume orders --app billing          # one KCL worker; checkpoints in DynamoDB table `billing`
+  kinesis leases billing                         # its lease table: owners, checkpoints
+  kinesis tail --stream logs '/var/log/app/*.log'  # ship log lines, following rotation
 
 AWS settings come from the standard places (AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws/config,
 AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_DYNAMODB); --region, --profile and
@@ -67,6 +68,10 @@ pub(crate) enum Command {
     Consume(consume::ConsumeArgs),
     /// Create, list, describe, delete, split, merge or scale streams.
     Stream(stream::StreamArgs),
+    /// An application's lease table: owners, checkpoints; reset a checkpoint.
+    Leases(leases::LeasesArgs),
+    /// Ship log files to a stream (the Kinesis Agent's job): follows rotation, checkpoints per file.
+    Tail(Box<kinesis_tail::TailArgs>),
     /// Run local Kinesis and DynamoDB servers (in memory) until stopped.
     Local(local::LocalArgs),
 }

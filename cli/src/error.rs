@@ -169,6 +169,12 @@ pub(crate) enum CliError {
         /// How long we waited.
         waited: Duration,
     },
+    /// A lease table read or repair failed (the message says what to do).
+    #[error("{0}")]
+    Leases(String),
+    /// `kinesis tail` stopped with an error.
+    #[error("tail: {0}")]
+    Tail(String),
     /// `kinesis local` could not start its servers.
     #[error("{0}")]
     Local(#[from] testkit::LocalAwsError),

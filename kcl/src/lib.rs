@@ -45,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 mod backoff;
 mod checkpoint;
 mod config;

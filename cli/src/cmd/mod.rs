@@ -1,10 +1,12 @@
 //! The subcommands, one module each; [`run`] sends the command line to its subcommand.
 
 pub(crate) mod consume;
+pub(crate) mod leases;
 pub(crate) mod local;
 pub(crate) mod produce;
 pub(crate) mod read;
 pub(crate) mod stream;
+pub(crate) mod tail;
 
 use crate::args::{Cli, Command};
 use crate::aws::Aws;
@@ -20,5 +22,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Read(args) => read::run(&Aws::load(&global).await?, args).await,
         Command::Consume(args) => consume::run(Aws::load(&global).await?, args).await,
         Command::Stream(args) => stream::run(&Aws::load(&global).await?, args).await,
+        Command::Tail(args) => Box::pin(tail::run(&Aws::load(&global).await?, *args)).await,
+        Command::Leases(args) => Box::pin(leases::run(Aws::load(&global).await?, args)).await,
     }
 }

@@ -133,7 +133,7 @@ async fn nothing_listening_is_cannot_connect_after_a_few_quick_retries() {
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let home = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 11] = [
+    let cases: [&[&str]; 14] = [
         &[],
         &["produce"],
         &["read"],
@@ -145,6 +145,9 @@ fn every_subcommand_has_help_with_examples() {
         &["stream", "merge"],
         &["stream", "scale"],
         &["local"],
+        &["leases"],
+        &["leases", "billing", "reset"],
+        &["tail"],
     ];
     for args in cases {
         let mut all: Vec<&str> = args.to_vec();

@@ -13,7 +13,9 @@
 mod common;
 mod consume;
 mod errors;
+mod leases;
 mod local;
 mod produce;
 mod read;
 mod stream;
+mod tail;

@@ -2,7 +2,7 @@
 //! worker holds (their validity, renewal, fenced writes, release) and shard sync's
 //! decisions.
 
-mod codec;
+pub(crate) mod codec;
 mod error;
 mod expiry;
 mod fenced;

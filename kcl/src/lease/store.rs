@@ -18,9 +18,9 @@ use super::{Lease, LeaseStoreError};
 /// The lease table of one application.
 #[derive(Clone, Debug)]
 pub(crate) struct LeaseStore {
-    pub(super) client: Client,
-    pub(super) table: String,
-    pub(super) timeouts: StoreTimeouts,
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) timeouts: StoreTimeouts,
     report: ScanReport,
     /// Whether the owner index exists and is ACTIVE.
     index_ready: Arc<AtomicBool>,
@@ -63,7 +63,7 @@ impl LeaseStore {
     /// Runs one SDK call (one attempt: the SDK does not retry) under `timeout` (the lease
     /// timeout for writes to held leases and their settling reads, the table timeout for
     /// the rest), classifying its error.
-    pub(super) async fn call<T, E>(
+    pub(crate) async fn call<T, E>(
         &self,
         timeout: Duration,
         operation: &'static str,
