@@ -202,3 +202,56 @@ async fn an_owner_that_does_not_hand_over_loses_the_lease_after_the_timeout() {
     b.graceful_shutdown().await;
     tb.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_leaver_offers_its_leases_and_the_receiver_starts_at_its_final_checkpoint() {
+    let e = env("leaver", 4).await;
+    let records = numbered("r", 0..3_000);
+    put(&e.kinesis, &e.stream, &records).await;
+    let log = Deliveries::default();
+    let (a, ta) = start(&e, "a", &log, true);
+    let (b, tb) = start(&e, "b", &log, true);
+    wait_for("both at work", Duration::from_secs(30), || {
+        a.status().held_leases.len() == 2
+            && b.status().held_leases.len() == 2
+            && log.lock().unwrap().len() >= 400
+    })
+    .await;
+    let left = a.status().held_leases;
+    let released_before = a.status().leases_released;
+    let leaving = Instant::now();
+    a.graceful_shutdown().await;
+    ta.await.unwrap().unwrap();
+    wait_for("every record", Duration::from_secs(60), || {
+        counts(&log).len() == records.len()
+    })
+    .await;
+    let repeated: Vec<_> = counts(&log).into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "no record delivered twice: {repeated:?}"
+    );
+    assert_eq!(a.status().leases_released - released_before, 2);
+    assert_eq!(b.status().held_leases.len(), 4, "b took both");
+    let deliveries = log.lock().unwrap().clone();
+    for shard in &left {
+        let last_by_a = deliveries
+            .iter()
+            .filter(|d| d.0 == "a" && &d.1 == shard)
+            .map(|d| d.3)
+            .max();
+        let first_by_b = deliveries
+            .iter()
+            .filter(|d| d.0 == "b" && &d.1 == shard && d.3 >= leaving)
+            .map(|d| d.3)
+            .min();
+        if let (Some(last), Some(first)) = (last_by_a, first_by_b) {
+            assert!(
+                first > last,
+                "b started {shard} only after a's last delivery"
+            );
+        }
+    }
+    b.graceful_shutdown().await;
+    tb.await.unwrap().unwrap();
+}

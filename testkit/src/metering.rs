@@ -1,8 +1,8 @@
 //! A loopback proxy in front of a DynamoDB API server that meters what its clients cost:
 //! per operation, the calls, the items read (a Scan or Query reads its `ScannedCount`, a
 //! GetItem the item it finds), the items written, and the read and write capacity units
-//! the service would charge for them by its rules (4 KiB per read unit, halved for
-//! eventually consistent reads; 1 KiB per write unit; at least one unit per call).
+//! the service would charge for them by its rules (a read unit per 4 KiB block, half a
+//! unit when eventually consistent; 1 KiB per write unit; at least one unit per call).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -191,18 +191,19 @@ fn cost_of(op: &str, request: &[u8], ok: bool, reply: &[u8]) -> Cost {
     let (req, rep) = (json(request), json(reply));
     let field = |v: &serde_json::Value, name: &str| v.get(name).cloned().unwrap_or_default();
     let consistent = field(&req, "ConsistentRead").as_bool().unwrap_or(false);
-    let per_read_unit = if consistent { 4096.0 } else { 8192.0 };
+    // Reads are charged per 4 KiB block (rounded up, at least one), half a unit each when
+    // eventually consistent.
+    let per_block = if consistent { 1.0 } else { 0.5 };
+    let read_units = |bytes: usize| (bytes as f64 / 4096.0).ceil().max(1.0) * per_block;
     match op {
         "Scan" | "Query" => {
             cost.items_read = field(&rep, "ScannedCount").as_u64().unwrap_or(0);
-            let bytes = field(&rep, "Items").to_string().len() as f64;
-            cost.read_units = (bytes / per_read_unit).ceil().max(1.0);
+            cost.read_units = read_units(field(&rep, "Items").to_string().len());
         }
         "GetItem" => {
             let found = rep.get("Item").is_some();
             cost.items_read = u64::from(found);
-            let bytes = field(&rep, "Item").to_string().len() as f64;
-            cost.read_units = (bytes / per_read_unit).ceil().max(1.0);
+            cost.read_units = read_units(field(&rep, "Item").to_string().len());
         }
         "PutItem" | "UpdateItem" | "DeleteItem" => {
             cost.items_written = 1;
@@ -229,7 +230,7 @@ mod tests {
             true,
             br#"{"Count":2,"ScannedCount":3,"Items":[]}"#,
         );
-        assert_eq!((scan.items_read, scan.read_units), (3, 1.0));
+        assert_eq!((scan.items_read, scan.read_units), (3, 0.5));
         let miss = cost_of("GetItem", b"{}", true, b"{}");
         assert_eq!(miss.items_read, 0);
         let write = cost_of("UpdateItem", &[b' '; 1500], true, b"{}");

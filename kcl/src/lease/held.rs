@@ -219,6 +219,16 @@ impl HeldLeases {
         .await
     }
 
+    /// Starts a hand-off of a held lease to `to`, this worker its `checkpointOwner`: `to`
+    /// finds it through the owner index and waits while the processor makes its final
+    /// checkpoint; the lease stays held here until [`complete_handoff`](Self::complete_handoff).
+    pub(crate) async fn offer(&self, held: &HeldLease, to: &str) -> Result<(), LeaseStoreError> {
+        let _fence = held.fence.lock().await;
+        self.store.initiate_handoff(&held.key, &self.me, to).await?;
+        held.handoff_requested(to.to_owned());
+        Ok(())
+    }
+
     /// Assigns a held lease to `to` (after the processor's final checkpoint) and drops it.
     pub(crate) async fn assign(&self, held: &HeldLease, to: &str) -> Result<(), LeaseStoreError> {
         self.pass_on(held, |counter| async move {

@@ -23,6 +23,7 @@ pub(crate) use expiry::ExpiryTracker;
 pub(crate) use held::{ConcurrencyToken, HeldLease, HeldLeases, LostReason};
 pub use model::Lease;
 pub(crate) use renewer::renew_while_held;
+pub(crate) use scan::TableScan;
 pub(crate) use store::{LeaseStore, StoreTimeouts};
 pub(crate) use validity::ValidityWatch;
 pub(crate) use writes::Written;

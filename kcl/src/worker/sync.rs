@@ -2,7 +2,7 @@
 
 use crate::InitialPosition;
 use crate::lease::sync_plan;
-use crate::lease::{LeaseStore, LeaseStoreError};
+use crate::lease::{LeaseStore, LeaseStoreError, TableScan};
 use crate::retrieval::{RetrievalError, StreamClient};
 
 /// A shard sync or cleanup step failed.
@@ -24,12 +24,13 @@ impl SyncError {
 }
 
 /// Lists the shards and creates the leases that are missing. Returns how many were
-/// created.
+/// created, and the scan of the table it decided on (a cleanup right after may use it: a
+/// lease created since is missing from it, which only delays a deletion).
 pub(crate) async fn sync_shards(
     store: &LeaseStore,
     stream: &StreamClient,
     initial: InitialPosition,
-) -> Result<usize, SyncError> {
+) -> Result<(usize, TableScan), SyncError> {
     let scan = store.list(true).await?;
     let filter = scan.is_empty().then_some(initial);
     let shards = stream.list_shards(filter).await?;
@@ -41,12 +42,20 @@ pub(crate) async fn sync_shards(
             created += 1;
         }
     }
-    Ok(created)
+    Ok((created, scan))
 }
 
-/// Deletes finished leases whose children have all started. Returns how many.
-pub(crate) async fn clean_up(store: &LeaseStore) -> Result<usize, SyncError> {
-    let scan = store.list(true).await?;
+/// Deletes finished leases whose children have all started, judged on `recent` (a scan
+/// taken moments ago) or a new scan. Returns how many. Each deletion is conditional on
+/// the lease being unchanged since the scan, so an older view can only delete less.
+pub(crate) async fn clean_up(
+    store: &LeaseStore,
+    recent: Option<TableScan>,
+) -> Result<usize, SyncError> {
+    let scan = match recent {
+        Some(scan) => scan,
+        None => store.list(true).await?,
+    };
     let mut deleted = 0;
     for (key, counter) in sync_plan::finished_to_delete(&scan.leases, &scan.unreadable) {
         match store.delete_finished(&key, counter).await {

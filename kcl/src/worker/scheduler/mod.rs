@@ -124,7 +124,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             let result = match store.ensure_table().await {
                 Ok(()) => sync::sync_shards(store, &self.w.stream, self.w.config.initial_position)
                     .await
-                    .map(|_| ()),
+                    .map(drop),
                 Err(e) => Err(e.into()),
             };
             match result {
@@ -265,22 +265,30 @@ async fn sync_loop(
         start + config.shard_sync_interval,
         config.shard_sync_interval,
     );
+    // A second after the sync, so that with equal intervals (the defaults) the cleanup
+    // judges on the sync's scan instead of scanning the table again.
     let mut cleanup = tokio::time::interval_at(
-        start + config.lease_cleanup_interval,
+        start + config.lease_cleanup_interval + Duration::from_secs(1),
         config.lease_cleanup_interval,
     );
+    let mut last_scan: Option<(Instant, crate::lease::TableScan)> = None;
     shard_sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     cleanup.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shard_sync.tick() => {
-                if let Err(e) = sync::sync_shards(&store, &stream, config.initial_position).await {
-                    tracing::warn!(error = %e, "shard sync failed; will retry");
+                match sync::sync_shards(&store, &stream, config.initial_position).await {
+                    Ok((_, scan)) => last_scan = Some((Instant::now(), scan)),
+                    Err(e) => tracing::warn!(error = %e, "shard sync failed; will retry"),
                 }
             }
             _ = cleanup.tick() => {
+                let recent = last_scan
+                    .take()
+                    .filter(|(at, _)| at.elapsed() < Duration::from_secs(5))
+                    .map(|(_, scan)| scan);
                 if config.cleanup_leases_upon_shard_completion
-                    && let Err(e) = sync::clean_up(&store).await
+                    && let Err(e) = sync::clean_up(&store, recent).await
                 {
                     tracing::warn!(error = %e, "finished lease cleanup failed; will retry");
                 }

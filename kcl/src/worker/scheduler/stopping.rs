@@ -1,9 +1,9 @@
 //! How leases leave this worker gracefully: a consumer shut down as requested (a graceful
 //! shutdown, or a hand-off another worker asked for) has had its processor's final
-//! checkpoint; the lease then goes to its next owner at once: the hand-off is completed,
-//! or (on a graceful shutdown) it is assigned to the least loaded live worker, which finds
-//! it through the owner index, or released when no other worker is known. And the two ways
-//! of stopping.
+//! checkpoint; the lease then goes to its next owner at once: the hand-off is completed
+//! (on a graceful shutdown the worker offers each lease to the least loaded live worker
+//! before its consumers stop, so the receiver is already waiting), or it is assigned to
+//! that worker, or released when no other worker is known. And the two ways of stopping.
 
 use tokio::sync::watch;
 
@@ -55,6 +55,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
     /// Graceful: every consumer runs `shutdown_requested`, then each lease goes to its next
     /// owner (see [`hand_over`](Self::hand_over)); what is left is released.
     pub(super) async fn stop_gracefully(&mut self, control: &mut watch::Receiver<Control>) {
+        self.offer_all().await;
         self.graceful.send_replace(true);
         loop {
             tokio::select! {
@@ -72,6 +73,35 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
         }
         self.w.leases.release_all().await;
+    }
+
+    /// Before the consumers shut down gracefully, starts a hand-off of each held lease to
+    /// the least loaded live worker (the owner-initiated form of the 3.x hand-off): the
+    /// receivers find them while the processors make their final checkpoints, and take each
+    /// one the moment it is completed. A lease that cannot be offered is assigned or
+    /// released afterwards, as before.
+    async fn offer_all(&mut self) {
+        let held: Vec<_> = self
+            .tasks
+            .values()
+            .filter_map(|(key, token)| self.w.leases.get(key, *token))
+            .collect();
+        let mut offers = Vec::new();
+        for lease in held {
+            match self.receiver() {
+                Some(to) => offers.push((lease, to)),
+                None => break,
+            }
+        }
+        let leases = &self.w.leases;
+        let results = offers
+            .iter()
+            .map(|(held, to)| async move { (held.key.clone(), leases.offer(held, to).await) });
+        for (key, result) in futures::future::join_all(results).await {
+            if let Err(e) = result {
+                tracing::debug!(lease = %key, error = %e, "could not offer the lease; it will be assigned");
+            }
+        }
     }
 
     /// Immediate: consumers see their leases lost; nothing is released.
