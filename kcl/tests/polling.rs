@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Log, env, fast_config, numbered, put};
@@ -58,12 +57,13 @@ async fn a_consumer_catching_up_paces_every_call() {
     let _ = task.await.unwrap();
 }
 
-/// Never finishes its first batch until released.
-struct Stuck(Arc<tokio::sync::Notify>);
+/// Never finishes its first batch until released (a release is kept: a processor that
+/// starts waiting after it goes on at once).
+struct Stuck(tokio::sync::watch::Receiver<bool>);
 
 impl ShardProcessor for Stuck {
     async fn process_records(&mut self, _input: ProcessRecordsInput) {
-        self.0.notified().await;
+        let _ = self.0.wait_for(|released| *released).await;
     }
 
     async fn shard_ended(&mut self, checkpointer: Checkpointer) {
@@ -83,11 +83,8 @@ async fn prefetched_bytes_are_bounded_per_worker_across_shards() {
     config.max_records = 100; // about 100 KB per response
     config.idle_time_between_reads = Duration::from_millis(10);
     config.max_prefetch_bytes = 256 * 1024;
-    let release = Arc::new(tokio::sync::Notify::new());
-    let factory = {
-        let release = release.clone();
-        move |_: &str| Stuck(release.clone())
-    };
+    let (release, released) = tokio::sync::watch::channel(false);
+    let factory = move |_: &str| Stuck(released.clone());
     let (handle, task) = common::start(&e, config, factory);
     // Each shard's own bound (3 batches, 8 MiB) would let it queue about 300 KB.
     let bound = 256 * 1024 + 4 * 101 * 1024;
@@ -102,6 +99,6 @@ async fn prefetched_bytes_are_bounded_per_worker_across_shards() {
         "{most} bytes prefetched over the 4 shards; the bound is {bound}"
     );
     handle.shutdown();
-    release.notify_waiters();
+    release.send_replace(true);
     let _ = task.await.unwrap();
 }
