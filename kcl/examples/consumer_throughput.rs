@@ -12,6 +12,7 @@
 //!
 //! ```text
 //! cargo run --release -p kcl --example consumer_throughput -- [--records 1000000] [--shards 2]
+//!     [--fan-out]
 //! ```
 
 use std::collections::HashMap;
@@ -47,6 +48,9 @@ struct Args {
     /// 10 MiB a real GetRecords returns at most (the local server has no byte cap).
     #[arg(long, default_value_t = 200)]
     max_records: u32,
+    /// Enhanced fan-out (SubscribeToShard) instead of polling.
+    #[arg(long)]
+    fan_out: bool,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +122,9 @@ async fn run(args: Args) -> Result<(), Error> {
     config.initial_position = InitialPosition::TrimHorizon;
     config.max_records = args.max_records;
     config.idle_time_between_reads = Duration::from_millis(100);
+    if args.fan_out {
+        config.retrieval_mode = kcl::RetrievalMode::fan_out();
+    }
     let worker = Worker::new(config, kinesis.clone(), aws.dynamodb_client(), factory)?;
     let handle = worker.handle();
 

@@ -202,3 +202,62 @@ async fn renewed_subscriptions_resume_after_the_last_continuation() {
     handle.graceful_shutdown().await;
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_deleted_under_the_worker_is_registered_again() {
+    if !embedded_kinesis() {
+        println!("skipped: the session length is a setting of the embedded server");
+        return;
+    }
+    let mut options = LocalAwsOptions::default();
+    options.kinesis.subscribe_to_shard_session_ms = 1000;
+    let e = fan_env("fo-deleted", 1, options).await;
+    let log = Log::default();
+    let (handle, task) = e.start(
+        fan_config("fo-deleted-app", &e.stream, "w"),
+        log.factory("w"),
+    );
+    put(&e.kinesis, &e.stream, &numbered("a", 0..50)).await;
+    log.wait_until("the first records", |d| d.len() == 50).await;
+    // Someone deregisters it: the next subscription (after the session ends) meets
+    // ResourceInUse while it is DELETING, then ResourceNotFound.
+    let arn = stream_arn(&e.kinesis, &e.stream).await;
+    e.kinesis
+        .deregister_stream_consumer()
+        .stream_arn(&arn)
+        .consumer_name("fo-deleted-app")
+        .send()
+        .await
+        .unwrap();
+    let refused = || {
+        e.calls("SubscribeToShard")
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Status { status: 400, .. }))
+    };
+    for _ in 0..100 {
+        if refused() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused(),
+        "a subscription was refused once the consumer was gone"
+    );
+    put(&e.kinesis, &e.stream, &numbered("b", 0..50)).await;
+    log.wait_until("the records after", |d| d.len() == 100)
+        .await;
+    assert_each_record_once_in_order(&e, &log).await;
+    assert_eq!(
+        e.calls("RegisterStreamConsumer").len(),
+        2,
+        "registered again"
+    );
+    assert_eq!(
+        consumers(&e.kinesis, &e.stream).await,
+        [("fo-deleted-app".to_owned(), ConsumerStatus::Active)]
+    );
+    assert_eq!(handle.status().consumer_errors, 0);
+    handle.graceful_shutdown().await;
+    task.await.unwrap().unwrap();
+}

@@ -33,6 +33,15 @@ impl Pacer {
         };
         tokio::time::sleep_until(at).await;
     }
+
+    /// `shard`'s call was answered: its next turn is a second from now at the earliest
+    /// (so the service sees the calls a second apart, whatever the delays on the way).
+    pub(crate) fn answered(&self, shard: &str) {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let soonest = Instant::now() + SUBSCRIBE_GAP;
+        let at = next.entry(shard.to_owned()).or_insert(soonest);
+        *at = (*at).max(soonest);
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +71,13 @@ mod tests {
         let mut got = [x, y];
         got.sort();
         assert_eq!(got, [SUBSCRIBE_GAP * 2, SUBSCRIBE_GAP * 3]);
+        // An answer that came late pushes the next turn to a second after it.
+        pacer.turn("c").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        pacer.answered("c");
+        let answered = Instant::now();
+        pacer.turn("c").await;
+        assert_eq!(Instant::now() - answered, SUBSCRIBE_GAP);
         // A shard not asked for a while goes at once.
         tokio::time::sleep(Duration::from_secs(10)).await;
         let before = Instant::now();

@@ -83,6 +83,7 @@ impl Reader {
         let started = Instant::now();
         let timeout = self.fan.settings.event_timeout;
         let sub = subscribe(self.fan.client.sdk(), &arn, &self.shard.id, &from, timeout).await;
+        self.fan.pacer.answered(&self.shard.id);
         self.arn = Some(arn);
         metrics::attempt(&self.shard.id, sub.is_ok(), started.elapsed());
         match sub {

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use crate::StreamId;
 use crate::retrieval::{RetrievalError, StreamClient};
 
-/// The least time between two DescribeStreamConsumer calls (the service allows 20/s
-/// per stream, shared by every worker).
+/// The least time between a DescribeStreamConsumer answer and the next call (the service
+/// allows 20/s per stream, shared by every worker).
 pub(crate) const DESCRIBE_GAP: Duration = Duration::from_secs(1);
 
 /// Longest wait for a consumer to become ACTIVE in one attempt.
@@ -130,12 +130,14 @@ impl Registration {
                 .stream_arn(self.stream_arn(s).await?)
                 .consumer_name(&self.name),
         };
-        s.last_describe = Some(Instant::now());
-        match self
+        let answer = self
             .client
             .call("DescribeStreamConsumer", request.send())
-            .await
-        {
+            .await;
+        // Counted from the answer: the next call leaves a second after the service saw
+        // this one, whatever the delays on the way.
+        s.last_describe = Some(Instant::now());
+        match answer {
             Ok(out) => Ok(out
                 .consumer_description()
                 .map(|d| (d.consumer_arn().to_owned(), d.consumer_status().clone()))),
