@@ -56,28 +56,20 @@
 // larger than clippy likes for an `Err`, and boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-mod aggregation;
 mod batch;
 mod budget;
-mod collector;
 mod completion;
 mod config;
 mod driver;
 mod error;
 mod handle;
-mod json_writer;
-mod limiter;
-mod listing;
+mod io;
 mod metrics;
 mod pending;
 mod producer;
-mod put_records_body;
 mod record;
-mod refresh;
-mod retrier;
-mod sender;
-mod shard_map;
 mod sink;
+mod stages;
 #[cfg(test)]
 mod testing;
 mod validate;

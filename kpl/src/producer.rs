@@ -85,7 +85,7 @@ impl Producer {
         client: aws_sdk_kinesis::Client,
     ) -> Result<Producer, ConfigError> {
         config.validate()?;
-        let conf = crate::put_records_body::install(client.config())
+        let conf = crate::io::put_records_body::install(client.config())
             .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
             .build();
         let budget = Budget::new(config.max_outstanding_records, config.max_outstanding_bytes);

@@ -7,9 +7,9 @@ use tokio::time::Instant;
 
 use super::{Command, Driver, FlushWaiter};
 use crate::error::PutErrorKind;
-use crate::listing::{self, ListError};
+use crate::io::listing::{self, ListError};
 use crate::pending::{Incoming, Pending};
-use crate::shard_map::ShardMap;
+use crate::stages::shard_map::ShardMap;
 
 impl Command {
     /// The records it carries.

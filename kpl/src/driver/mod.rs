@@ -27,18 +27,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinError, JoinHandle};
 use tokio::time::{Duration, Instant, sleep_until};
 
-use crate::aggregation::Aggregation;
 use crate::budget::Permit;
-use crate::collector::Collector;
 use crate::config::{Ordering, ProducerConfig};
-use crate::limiter::Limiter;
-use crate::listing::ListError;
+use crate::io::listing::ListError;
+use crate::io::sender::{self, Sent};
 use crate::metrics::Metrics;
 use crate::pending::{Incoming, Outgoing, Pending, StreamName};
 use crate::record::Record;
-use crate::refresh::RefreshPolicy;
-use crate::sender::{self, Sent};
-use crate::shard_map::ShardMap;
+use crate::stages::aggregation::Aggregation;
+use crate::stages::collector::Collector;
+use crate::stages::limiter::Limiter;
+use crate::stages::refresh::RefreshPolicy;
+use crate::stages::shard_map::ShardMap;
 
 /// What the producer asks of a stream's driver.
 #[derive(Debug)]

@@ -7,12 +7,12 @@ use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::{Driver, Sending, Unverified};
-use crate::aggregation;
 use crate::config::Ordering;
 use crate::error::{ErrorCode, PutErrorKind};
+use crate::io::sender::{EntryOutcome, Sent};
 use crate::record::{Attempt, AttemptError};
-use crate::retrier::{self, Verdict};
-use crate::sender::{EntryOutcome, Sent};
+use crate::stages::aggregation;
+use crate::stages::retrier::{self, Verdict};
 
 impl Driver {
     /// A request ended (or its task failed).

@@ -2,7 +2,7 @@
 //! the prediction and the configuration (the mechanism lives in the driver).
 
 use crate::error::{ErrorCode, PutErrorKind};
-use crate::sender::EntryOutcome;
+use crate::io::sender::EntryOutcome;
 
 /// The decision for one Kinesis record.
 #[derive(Clone, Debug, PartialEq, Eq)]
