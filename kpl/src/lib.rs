@@ -68,6 +68,7 @@ mod metrics;
 mod pending;
 mod producer;
 mod record;
+mod report;
 mod sink;
 mod stages;
 #[cfg(test)]
@@ -88,6 +89,7 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 pub use budget::RECORD_OVERHEAD_BYTES;
 pub use metrics::names as metric_names;
-pub use producer::{Outstanding, Producer, ShutdownReport};
+pub use producer::Producer;
+pub use report::{Outstanding, ShutdownReport};
 pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
 pub use sink::PutSink;

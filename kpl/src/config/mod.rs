@@ -101,7 +101,7 @@ pub struct ProducerConfig {
     /// Largest user record (data + partition key), checked before anything is sent.
     /// Default 1 MiB; at most 10 MiB (raise the stream's MaxRecordSize to match).
     pub max_user_record_size: usize,
-    /// How often the shard map is refreshed without cause. Default 60 s; at least 1 s.
+    /// How often the shard map is refreshed without cause. Default 60 s; 1 s to 24 h.
     #[serde(with = "load::millis")]
     pub shard_map_refresh_interval: Duration,
     /// Backpressure bound: most user records put and not yet completed. Default 100,000.

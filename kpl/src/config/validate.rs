@@ -78,6 +78,8 @@ fn ms(d: Duration) -> u128 {
 
 impl ProducerConfig {
     /// Checks every field against its range; the error names the field and the range.
+    /// Every duration has an upper bound (at most a day), so no deadline computed from one
+    /// can overflow `Instant` arithmetic.
     ///
     /// ```
     /// let bad = kpl::ProducerConfig::default().collection_max_count(501);
@@ -171,8 +173,8 @@ impl ProducerConfig {
                 "ShardMapRefreshInterval",
                 ms(self.shard_map_refresh_interval),
                 1000,
-                unbounded,
-                ">= 1000 ms",
+                86_400_000,
+                "[1000, 86400000] ms",
             ),
             b(
                 "MaxOutstandingRecords",
@@ -260,6 +262,11 @@ mod tests {
             ),
             (
                 ProducerConfig::default().shard_map_refresh_interval(Duration::from_millis(10)),
+                "ShardMapRefreshInterval",
+            ),
+            (
+                // `Instant + Duration::MAX` overflows: every duration has an upper bound.
+                ProducerConfig::default().shard_map_refresh_interval(Duration::MAX),
                 "ShardMapRefreshInterval",
             ),
         ];
