@@ -79,7 +79,7 @@ pub use batch::BatchHandle;
 pub use config::{
     ConfigError, ENV_PREFIX, MetricsGranularity, MetricsLevel, Ordering, ProducerConfig,
 };
-pub use error::{ErrorCode, PutError, PutErrorKind, ValidationError};
+pub use error::{ErrorClass, ErrorCode, PutError, PutErrorKind, ValidationError};
 pub use handle::PutHandle;
 pub use kinesis_agg as agg;
 
@@ -90,6 +90,6 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub use budget::RECORD_OVERHEAD_BYTES;
 pub use metrics::names as metric_names;
 pub use producer::Producer;
-pub use report::{Outstanding, ShutdownReport};
 pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
+pub use report::{Outstanding, ShutdownReport};
 pub use sink::PutSink;

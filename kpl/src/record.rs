@@ -160,8 +160,28 @@ pub struct Attempt {
 pub struct AttemptError {
     /// The error, typed.
     pub code: ErrorCode,
-    /// The service's or client's message.
+    /// The service's or client's message (at most [`AttemptError::MAX_MESSAGE`] bytes).
     pub message: String,
+}
+
+impl AttemptError {
+    /// The longest message kept (bytes): a record may carry several attempts, and each
+    /// counts against the producer's memory bound.
+    pub const MAX_MESSAGE: usize = 256;
+
+    /// An error with `message` cut to [`MAX_MESSAGE`](Self::MAX_MESSAGE) bytes (on a
+    /// character boundary).
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> AttemptError {
+        let mut message = message.into();
+        if message.len() > Self::MAX_MESSAGE {
+            let mut end = Self::MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        AttemptError { code, message }
+    }
 }
 
 /// Where a record landed.

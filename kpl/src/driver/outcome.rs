@@ -26,10 +26,11 @@ impl Driver {
         let sent = sent.unwrap_or_else(|e| Sent {
             started: now,
             finished: now,
-            result: Err(AttemptError {
-                code: ErrorCode::Other("ClientTaskFailed".into()),
-                message: e.to_string(),
-            }),
+            // The request's task failed: its outcome is unknown, as after a reset.
+            result: Err(AttemptError::new(
+                ErrorCode::Transient("ClientTaskFailed".into()),
+                e.to_string(),
+            )),
         });
         let users: usize = request.records.iter().map(|r| r.users.len()).sum();
         let millis = (sent.finished - sent.started).as_secs_f64() * 1000.0;
@@ -40,7 +41,11 @@ impl Driver {
         };
         match sent.result {
             Err(error) => {
-                self.backoff.failed(now);
+                // A pause for the server's sake; a refused request (client error) fails its
+                // records and does not hold back the others.
+                if error.code.is_retryable() {
+                    self.backoff.failed(now);
+                }
                 for sending in request.records {
                     self.judge_failure(sending, &error, timing, now);
                 }
@@ -206,13 +211,13 @@ impl Driver {
                 continue;
             }
             let mut users = u.users;
-            let wrong = AttemptError {
-                code: ErrorCode::WrongShard,
-                message: format!(
+            let wrong = AttemptError::new(
+                ErrorCode::WrongShard,
+                format!(
                     "written to {} outside its hash range; sent again",
                     landing.shard_id
                 ),
-            };
+            );
             record_attempts(&mut users, landing.sent, Some(&wrong));
             self.metrics.errors(
                 ErrorCode::WrongShard.as_str(),

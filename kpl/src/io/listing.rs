@@ -29,10 +29,10 @@ pub(crate) async fn open_shards(client: &Client, stream: &str) -> Result<ShardMa
                     .r#type(ShardFilterType::AtLatest)
                     .build()
                     .map_err(|e| {
-                        ListError::Failed(AttemptError {
-                            code: ErrorCode::Other("InvalidRequest".into()),
-                            message: e.to_string(),
-                        })
+                        ListError::Failed(AttemptError::new(
+                            ErrorCode::Other("InvalidRequest".into()),
+                            e.to_string(),
+                        ))
                     })?,
             ),
         };
