@@ -12,7 +12,7 @@ pub use load::ENV_PREFIX;
 pub use validate::ConfigError;
 
 /// How records of one shard are ordered on the stream.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum Ordering {
     /// As the KPL: requests to a shard may overlap and a retried record may land after
     /// newer ones. Fastest.
@@ -25,7 +25,7 @@ pub enum Ordering {
 }
 
 /// How much the producer reports through the `metrics` crate (the KPL's `MetricsLevel`).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum MetricsLevel {
     /// Nothing.
     None,
@@ -37,7 +37,7 @@ pub enum MetricsLevel {
 }
 
 /// The label set of metrics (the KPL's `MetricsGranularity`).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum MetricsGranularity {
     /// No labels.
     Global,
@@ -47,6 +47,48 @@ pub enum MetricsGranularity {
     #[default]
     Shard,
 }
+
+/// The KPL writes these values in lower case (`MetricsLevel = detailed`); any case is
+/// accepted, with or without `_` and `-` between words (`PerShard`, `per_shard`).
+macro_rules! lenient_enum {
+    ($ty:ident { $($variant:ident),* $(,)? }) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let wanted = normalized(&text);
+                $(
+                    if wanted == normalized(stringify!($variant)) {
+                        return Ok($ty::$variant);
+                    }
+                )*
+                Err(serde::de::Error::unknown_variant(&text, &[$(stringify!($variant)),*]))
+            }
+        }
+    };
+}
+
+/// Lower case, without `_`, `-` and spaces.
+fn normalized(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+lenient_enum!(Ordering {
+    Unordered,
+    PerShard
+});
+lenient_enum!(MetricsLevel {
+    None,
+    Summary,
+    Detailed
+});
+lenient_enum!(MetricsGranularity {
+    Global,
+    Stream,
+    Shard
+});
 
 /// Producer configuration. Field names follow the KPL's `KinesisProducerConfiguration`
 /// (in serde, TOML and environment variables as `AggregationMaxSize`, `KPL_AGGREGATION_MAX_SIZE`;

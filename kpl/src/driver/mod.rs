@@ -200,6 +200,9 @@ impl Driver {
         let mut buf = Vec::with_capacity(intake::COMMANDS_AT_ONCE);
         loop {
             let now = Instant::now();
+            // Read before the pressure is looked at (in `pump` and below): a put that starts
+            // waiting after this wakes the loop, however late it starts listening.
+            let pressure_seen = self.shared.budget.pressure_epoch();
             self.pump(now);
             if self.closing && self.outstanding == 0 && self.in_flight.is_empty() {
                 return;
@@ -227,7 +230,7 @@ impl Driver {
                         return;
                     }
                 }
-                () = budget.pressured(), if !pressured => {}
+                () = budget.pressured_since(pressure_seen), if !pressured => {}
                 permit = connections.acquire_owned(), if self.waiting_connection => {
                     self.spare_connection = permit.ok();
                     self.waiting_connection = false;
@@ -256,6 +259,9 @@ impl Driver {
         }
         self.ready = ready;
         self.send_ready(now);
+        // A connection waited for and not used goes back at once: held across a wait, it
+        // would stop every other stream (all of them, with `max_connections = 1`).
+        self.spare_connection = None;
         self.publish_stats(now);
     }
 

@@ -148,7 +148,9 @@ impl Driver {
             }
             Verdict::Fail(kind) => {
                 if kind == PutErrorKind::StreamNotFound {
+                    // Deleted (and perhaps created again): the listing tells which, now.
                     self.missing = true;
+                    self.refresh.invalidate(now);
                 }
                 for user in sending.users {
                     self.fail(user, kind.clone());
