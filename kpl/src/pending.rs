@@ -49,6 +49,15 @@ impl Incoming {
     pub(crate) fn record(&self) -> Option<&UserRecord> {
         self.parts.as_ref().map(|p| &p.record)
     }
+
+    /// Completes it with `kind` (it was never taken in) and hands the record back.
+    pub(crate) fn fail(mut self, kind: PutErrorKind) -> Option<Record> {
+        let Parts { record, done } = self.parts.take()?;
+        let record = to_record(&self.stream, &record);
+        let error = PutError::new(kind, record.clone(), Attempts::default());
+        done.send(Err(Box::new(error)));
+        Some(record)
+    }
 }
 
 impl Drop for Incoming {

@@ -327,14 +327,19 @@ impl Producer {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.inner.closed.store(true, AtomicOrdering::Release);
         let flushed = tokio::time::timeout(deadline, self.flush()).await.is_ok();
-        let mut unsent = Vec::new();
+        let mut report = ShutdownReport {
+            flushed,
+            ..ShutdownReport::default()
+        };
         for commands in self.commands() {
             let (done, rx) = oneshot::channel();
             if commands.send(Command::Abort(done)).is_ok() {
-                unsent.extend(rx.await.unwrap_or_default());
+                let stream = rx.await.unwrap_or_default();
+                report.unsent.extend(stream.unsent);
+                report.unverified.extend(stream.unverified);
             }
         }
-        ShutdownReport { unsent, flushed }
+        report
     }
 
     /// Records and bytes outstanding, and the oldest one's age.

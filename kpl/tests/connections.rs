@@ -27,13 +27,7 @@ async fn a_stream_that_waited_for_a_connection_and_went_idle_does_not_keep_it() 
         .record_ttl(Duration::from_millis(400));
     let producer = common::producer(&proxy.endpoint(), config);
     for stream in ["busy", "idle"] {
-        common::results(vec![
-            producer
-                .put(Record::new(stream, "warm-up", "x"))
-                .await
-                .unwrap(),
-        ])
-        .await;
+        common::warm_up(&producer, stream).await;
     }
     // "busy" holds the only connection for 800 ms ...
     proxy.set_rules(vec![

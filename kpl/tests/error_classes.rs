@@ -32,13 +32,7 @@ async fn retryable_classes_are_retried_and_client_errors_fail_with_their_code() 
         .record_max_buffered_time(Duration::from_millis(1))
         .record_ttl(Duration::from_secs(20));
     let producer = common::producer(&proxy.endpoint(), config);
-    common::results(vec![
-        producer
-            .put(Record::new("classes", "warm-up", "x"))
-            .await
-            .unwrap(),
-    ])
-    .await;
+    common::warm_up(&producer, "classes").await;
     let retried = [
         error(500, "SomethingNewBrokeException"),
         error(502, "BadGateway"),

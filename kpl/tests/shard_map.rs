@@ -64,13 +64,7 @@ async fn a_put_records_not_found_lists_the_stream_again() {
     let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
     let config = ProducerConfig::default().record_max_buffered_time(Duration::from_millis(1));
     let producer = common::producer(&proxy.endpoint(), config);
-    common::results(vec![
-        producer
-            .put(kpl::Record::new("recreated", "warm-up", "x"))
-            .await
-            .unwrap(),
-    ])
-    .await;
+    common::warm_up(&producer, "recreated").await;
     // One PutRecords answered "not found" (the stream was deleted, then created again).
     proxy.set_rules(vec![
         Rule::new(Fault::Error {

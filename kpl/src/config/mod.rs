@@ -20,7 +20,9 @@ pub enum Ordering {
     Unordered,
     /// At most one PutRecords in flight per shard, carrying at most one Kinesis record of
     /// that shard, and a failed record is retried before anything newer of its shard: records
-    /// with the same partition key arrive in the order they were put, even across retries.
+    /// with the same partition key (and explicit hash key) arrive in the order they were put,
+    /// even across retries. Without a shard map, records go alone, one per hash key at a
+    /// time. Resharding and late copies of timed-out requests aside (see the crate's docs).
     PerShard,
 }
 
@@ -115,11 +117,13 @@ pub struct ProducerConfig {
     /// Most user records per aggregate. Default 4,294,967,295.
     pub aggregation_max_count: u64,
     /// Most bytes per aggregate (data + outer partition key); larger user records are sent
-    /// alone. Default 51,200; 64 to 10 MiB.
+    /// alone. Default 51,200; 64 to `max_user_record_size` (an aggregate is one Kinesis
+    /// record).
     pub aggregation_max_size: usize,
     /// Most Kinesis records per PutRecords. Default 500; 1 to 500.
     pub collection_max_count: usize,
-    /// Most bytes (data + partition keys) per PutRecords. Default 5 MiB; 52,224 to 10 MiB.
+    /// Most bytes (data + partition keys) per PutRecords. Default 5 MiB; 52,224 to 5 MiB
+    /// (PutRecords' limit; a record larger than this goes in a request of its own).
     pub collection_max_size: usize,
     /// How long a record may wait to be sent. Default 100 ms; at most 60 s.
     #[serde(with = "load::millis")]

@@ -110,8 +110,8 @@ impl ProducerConfig {
                 "AggregationMaxSize",
                 size(self.aggregation_max_size),
                 64,
-                10 * mib,
-                "[64, 10 MiB]",
+                size(self.max_user_record_size),
+                "[64, MaxUserRecordSize] (an aggregate is one Kinesis record)",
             ),
             b(
                 "CollectionMaxCount",
@@ -124,8 +124,8 @@ impl ProducerConfig {
                 "CollectionMaxSize",
                 size(self.collection_max_size),
                 52_224,
-                10 * mib,
-                "[52224, 10 MiB]",
+                5 * mib,
+                "[52224, 5 MiB] (PutRecords' limit)",
             ),
             b(
                 "RecordMaxBufferedTime",
@@ -233,6 +233,16 @@ mod tests {
             ),
             (
                 ProducerConfig::default().collection_max_size(11 * MIB),
+                "CollectionMaxSize",
+            ),
+            (
+                // 7: an aggregate is a Kinesis record: at most the record limit.
+                ProducerConfig::default().aggregation_max_size(MIB + 1),
+                "AggregationMaxSize",
+            ),
+            (
+                // 7: PutRecords takes at most 5 MiB.
+                ProducerConfig::default().collection_max_size(5 * MIB + 1),
                 "CollectionMaxSize",
             ),
             (

@@ -2,12 +2,13 @@
 //! stream's task ([`crate::driver`]), which alone knows that order.
 //!
 //! intake -> [`shard_map`] (predicted shard) -> [`aggregation`] (one open aggregate per
-//! shard) -> [`limiter`] (per-shard token buckets) -> [`collector`] (PutRecords requests)
-//! -> the sender ([`crate::io`]) -> [`retrier`] (what an outcome means); [`refresh`]
-//! schedules the shard listings.
+//! shard) -> [`lanes`] (one queue per shard: its order, behind its [`limiter`]) ->
+//! [`collector`] (PutRecords requests) -> the sender ([`crate::io`]) -> [`retrier`] (what
+//! an outcome means); [`refresh`] schedules the shard listings.
 
 pub(crate) mod aggregation;
 pub(crate) mod collector;
+pub(crate) mod lanes;
 pub(crate) mod limiter;
 pub(crate) mod refresh;
 pub(crate) mod retrier;
