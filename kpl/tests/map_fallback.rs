@@ -28,9 +28,11 @@ async fn deliver(aws: &LocalAws, producer: &Producer, stream: &str, n: usize, wi
         .await
         .expect("every record completes in time");
     // The first copies of aggregates that landed on the wrong child are dropped by the
-    // hash range rule (and were sent again): what a consumer delivers is what counts.
+    // hash range rule (and were sent again): what a consumer delivers is what counts. An
+    // aggregate that happened to hold only records of its child is delivered too, and its
+    // records again after being sent alone: without a map, at least once is the promise.
     let delivered = delivered(aws, stream).await;
-    common::assert_delivered_once(&sent, &results, &delivered);
+    common::assert_delivered_at_least_once(&sent, &results, &delivered);
 }
 
 /// What a KCL consumer delivers of the stream, the warm-up record aside.
@@ -95,7 +97,7 @@ async fn a_stalled_listing_times_out_and_flush_resolves() {
         .expect("flush resolves though ListShards stalls");
     let results = common::results(handles).await;
     let delivered = delivered(&aws, "split").await;
-    common::assert_delivered_once(&sent, &results, &delivered);
+    common::assert_delivered_at_least_once(&sent, &results, &delivered);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,8 @@ impl Driver {
         };
         match sent.result {
             Err(error) => {
+                // One error for every record of the request (not a copy each).
+                let error = Arc::new(error);
                 // A pause for the server's sake; a refused request (client error) fails its
                 // records and does not hold back the others.
                 if error.code.is_retryable() {
@@ -91,14 +93,17 @@ impl Driver {
                     self.succeed_all(sending.users, &landing);
                 }
             }
-            EntryOutcome::Failed(error) => self.apply_failure(sending, verdict, &error, sent, now),
+            EntryOutcome::Failed(error) => {
+                let error = Arc::new(error);
+                self.apply_failure(sending, verdict, &error, sent, now)
+            }
         }
     }
 
     fn judge_failure(
         &mut self,
         sending: Sending,
-        error: &AttemptError,
+        error: &Arc<AttemptError>,
         sent: Timing,
         now: Instant,
     ) {
@@ -111,7 +116,7 @@ impl Driver {
         &mut self,
         mut sending: Sending,
         verdict: Verdict,
-        error: &AttemptError,
+        error: &Arc<AttemptError>,
         sent: Timing,
         now: Instant,
     ) {
@@ -236,7 +241,7 @@ impl Driver {
 
     /// Records the attempt that landed on the wrong shard, and counts it.
     fn note_wrong_shard(&mut self, landing: &Landing, users: &mut [Pending], message: &str) {
-        let wrong = AttemptError::new(ErrorCode::WrongShard, message);
+        let wrong = Arc::new(AttemptError::new(ErrorCode::WrongShard, message));
         record_attempts(users, landing.sent, Some(&wrong));
         self.metrics.errors(
             ErrorCode::WrongShard.as_str(),
@@ -268,11 +273,15 @@ pub(super) struct Timing {
 
 impl Timing {
     /// The attempt this request was for a record idle since `idle_since`.
-    pub(super) fn attempt(&self, idle_since: Instant, error: Option<&AttemptError>) -> Attempt {
+    pub(super) fn attempt(
+        &self,
+        idle_since: Instant,
+        error: Option<&Arc<AttemptError>>,
+    ) -> Attempt {
         Attempt {
             delay: self.started.saturating_duration_since(idle_since),
             duration: self.finished.saturating_duration_since(self.started),
-            error: error.map(|e| Box::new(e.clone())),
+            error: error.cloned(),
         }
     }
 }
@@ -295,7 +304,7 @@ impl Landing {
             self.shard_id, self.sequence_number
         );
         let error = AttemptError::new(ErrorCode::WrongShard, message);
-        let attempt = self.sent.attempt(user.idle_since(), Some(&error));
+        let attempt = self.sent.attempt(user.idle_since(), Some(&Arc::new(error)));
         user.push_attempt(attempt);
     }
 
@@ -310,7 +319,7 @@ impl Landing {
 }
 
 /// Adds this request's failed attempt to each record.
-fn record_attempts(users: &mut [Pending], sent: Timing, error: Option<&AttemptError>) {
+fn record_attempts(users: &mut [Pending], sent: Timing, error: Option<&Arc<AttemptError>>) {
     for user in users {
         let attempt = sent.attempt(user.idle_since(), error);
         user.push_attempt(attempt);

@@ -130,6 +130,26 @@ pub(crate) fn assert_delivered_once(sent: &[Record], results: &[PutResult], read
     }
 }
 
+/// Checks that every record sent is read back (perhaps more than once: at least once),
+/// one copy where its result says.
+pub(crate) fn assert_delivered_at_least_once(
+    sent: &[Record],
+    results: &[PutResult],
+    read: &[Read],
+) {
+    for (record, result) in sent.iter().zip(results) {
+        let at = read.iter().find(|r| {
+            r.data == record.data
+                && r.shard_id == *result.shard_id
+                && r.sequence_number == *result.sequence_number
+                && r.sub_sequence_number == result.sub_sequence_number
+        });
+        let at =
+            at.unwrap_or_else(|| panic!("{:?} not where its result says", record.partition_key));
+        assert_eq!(at.partition_key, record.partition_key);
+    }
+}
+
 /// `n` records with distinct data (`{tag}-{i}`), random-looking keys.
 pub(crate) fn records(stream: &str, tag: &str, n: usize) -> Vec<Record> {
     (0..n)
