@@ -170,6 +170,11 @@ impl Checkpointer {
         &self.inner.shard_id
     }
 
+    /// The acquisition of the lease this checkpointer writes to.
+    pub(crate) fn token(&self) -> ConcurrencyToken {
+        self.inner.token
+    }
+
     /// The last checkpoint written (or the lease's checkpoint when none was yet).
     pub fn last_checkpoint(&self) -> Position {
         self.range().last_checkpoint.clone()
@@ -190,6 +195,22 @@ impl Checkpointer {
         if position > range.last_delivered {
             range.last_delivered = position;
         }
+    }
+
+    /// Whether the checkpoint covers every record of the ended shard (so `SHARD_END` may be
+    /// written without covering anything the processor has not checkpointed).
+    pub(crate) fn end_covered(&self) -> bool {
+        let range = self.range();
+        range.last_checkpoint == Position::ShardEnd
+            || range.last_record_at_end.as_ref() == Some(&range.last_checkpoint)
+    }
+
+    /// Whether the lease this checkpointer writes to is still held and valid.
+    pub(crate) fn lease_valid(&self) -> bool {
+        self.inner
+            .leases
+            .get(&self.inner.shard_id, self.inner.token)
+            .is_some_and(|held| held.validity.check(tokio::time::Instant::now()).is_ok())
     }
 
     pub(crate) fn shard_ended(&self) {

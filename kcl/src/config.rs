@@ -68,6 +68,16 @@ pub enum ConfigError {
     /// `list_shards_page_size` above the ListShards limit.
     #[error("list_shards_page_size {0} is outside 1..=10000")]
     ListShardsPageSize(u32),
+    /// A lease call may not take as long as the renewal interval.
+    #[error(
+        "lease_request_timeout {timeout:?} must be shorter than lease_renewal_interval {renew:?}"
+    )]
+    LeaseRequestTimeout {
+        /// The lease call timeout.
+        timeout: Duration,
+        /// The renewal interval.
+        renew: Duration,
+    },
 }
 
 /// The worker configuration. Field names follow the KCL's (`failoverTimeMillis` is
@@ -119,10 +129,17 @@ pub struct Config {
     pub cleanup_leases_upon_shard_completion: bool,
     /// How often finished leases are looked for. Default 60 s.
     pub lease_cleanup_interval: Duration,
-    /// `maxRecords` per GetRecords call. Default 10,000 (the API's maximum).
+    /// `maxRecords` per GetRecords call (Kinesis records). Default 10,000 (the API's
+    /// maximum).
     pub max_records: u32,
-    /// `idleTimeBetweenReadsInMillis`: pause after a GetRecords call that returned
-    /// nothing. Default 1.5 s.
+    /// Most user records per `process_records` call: a de-aggregated GetRecords response
+    /// can hold hundreds of thousands, and it is delivered in calls of at most this many,
+    /// so a consumer that lost its lease stops within one call (the lease is checked
+    /// before each). Default 10,000.
+    pub max_records_per_call: usize,
+    /// `idleTimeBetweenReadsInMillis`: the least time between the starts of two GetRecords
+    /// calls of one shard, as in the KCL 2.x: every call is paced, so a consumer catching
+    /// up takes no more than its share of the shard's 5 calls per second. Default 1.5 s.
     pub idle_time_between_reads: Duration,
     /// Prefetch bound: fetched batches not yet processed. Default 3.
     pub max_pending_batches: usize,
@@ -130,8 +147,18 @@ pub struct Config {
     pub max_pending_bytes: usize,
     /// Prefetch bound: fetched user records not yet processed. Default 30,000.
     pub max_pending_records: usize,
-    /// Longest wait for one Kinesis or DynamoDB call. Default 10 s.
+    /// Prefetch bound over every shard of the worker: fetched record bytes not yet
+    /// processed. A shard does not fetch while the worker is at it (each shard may overshoot
+    /// by one GetRecords response). Default 128 MiB.
+    pub max_prefetch_bytes: usize,
+    /// Longest wait for one Kinesis call, and for one table-wide DynamoDB call (a scan
+    /// page, a lease creation or deletion). Default 10 s.
     pub request_timeout: Duration,
+    /// Longest wait for one write to a held lease (renew, take, checkpoint, release), and
+    /// for the read that settles a write of unknown outcome. Must be shorter than the
+    /// renewal interval. Default `None`: half the renewal interval, at most
+    /// `request_timeout`.
+    pub lease_request_timeout: Option<Duration>,
     /// How records are fetched. Default polling.
     pub retrieval_mode: RetrievalMode,
     /// `MaxResults` of each ListShards page (shard sync follows `NextToken` through all
@@ -158,11 +185,14 @@ impl Config {
             cleanup_leases_upon_shard_completion: true,
             lease_cleanup_interval: Duration::from_secs(60),
             max_records: 10_000,
+            max_records_per_call: 10_000,
             idle_time_between_reads: Duration::from_millis(1500),
             max_pending_batches: 3,
             max_pending_bytes: 8 << 20,
             max_pending_records: 30_000,
+            max_prefetch_bytes: 128 << 20,
             request_timeout: Duration::from_secs(10),
+            lease_request_timeout: None,
             retrieval_mode: RetrievalMode::Polling,
             list_shards_page_size: None,
         }
@@ -173,6 +203,21 @@ impl Config {
         self.failover_time = failover;
         self.lease_renewal_interval = failover / 3;
         self
+    }
+
+    /// The timeout of one write to a held lease: `lease_request_timeout`, or half the
+    /// renewal interval (at most `request_timeout`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A lease write never outlasts a renewal interval.
+    /// let c = kcl::Config::new("app", kcl::StreamId::Name("s".into()));
+    /// assert!(c.lease_attempt_timeout() < c.lease_renewal_interval);
+    /// assert_eq!(c.lease_attempt_timeout(), c.lease_renewal_interval / 2);
+    /// ```
+    pub fn lease_attempt_timeout(&self) -> Duration {
+        self.lease_request_timeout
+            .unwrap_or_else(|| (self.lease_renewal_interval / 2).min(self.request_timeout))
     }
 
     /// Checks every field.
@@ -203,6 +248,8 @@ impl Config {
             ("max_pending_batches", self.max_pending_batches),
             ("max_pending_records", self.max_pending_records),
             ("max_pending_bytes", self.max_pending_bytes),
+            ("max_prefetch_bytes", self.max_prefetch_bytes),
+            ("max_records_per_call", self.max_records_per_call),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroCount(name));
@@ -241,6 +288,16 @@ impl Config {
             return Err(ConfigError::RenewalNotShorterThanFailover {
                 renew: self.lease_renewal_interval,
                 failover: self.failover_time,
+            });
+        }
+        let lease_timeout = self.lease_attempt_timeout();
+        if lease_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("lease_request_timeout"));
+        }
+        if lease_timeout >= self.lease_renewal_interval {
+            return Err(ConfigError::LeaseRequestTimeout {
+                timeout: lease_timeout,
+                renew: self.lease_renewal_interval,
             });
         }
         Ok(())
@@ -314,5 +371,20 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         let c = config().with_failover_time(Duration::from_secs(3));
         assert_eq!(c.lease_renewal_interval, Duration::from_secs(1));
+        assert_eq!(c.lease_attempt_timeout(), Duration::from_millis(500));
+        let mut c = config();
+        c.lease_request_timeout = Some(c.lease_renewal_interval);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::LeaseRequestTimeout { .. })
+        ));
+        c.lease_request_timeout = Some(Duration::ZERO);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("lease_request_timeout"))
+        );
+        let mut c = config();
+        c.request_timeout = Duration::from_millis(300);
+        assert_eq!(c.lease_attempt_timeout(), Duration::from_millis(300));
     }
 }

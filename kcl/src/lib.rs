@@ -48,6 +48,7 @@
 mod backoff;
 mod checkpoint;
 mod config;
+mod error_class;
 pub mod lease;
 mod position;
 mod processor;
@@ -65,7 +66,7 @@ pub use processor::{InitializeInput, ProcessRecordsInput, ShardProcessor, ShardP
 pub use record::Record;
 pub use retrieval::RetrievalError;
 pub use shard::{ConsumerError, ShutdownReason};
-pub use stream::{RecordStream, StreamRecord};
+pub use stream::{RecordStream, StreamCheckpointer, StreamRecord};
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerStatus};
 
 /// The aggregation format this crate de-aggregates.

@@ -29,9 +29,13 @@ async fn low_rate_dynamodb_errors_cause_no_lease_thrash() {
     // The SDK's own retries are off: every injected fault reaches the library.
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config_without_retries(&proxy.endpoint()));
     let log = Log::default();
+    // A failover time of 3 s keeps the ratios of the defaults (renewal every second, lease
+    // writes timing out after half a second): on this shared 2-core machine a 1 s failover
+    // (166 ms per write) also measures how slow the local server is at moments.
+    let failover = Duration::from_secs(3);
     let start = |id: &str| {
         let w = Worker::new(
-            fast_config("flaky-app", "flaky", id),
+            fast_config("flaky-app", "flaky", id).with_failover_time(failover),
             kinesis.clone(),
             dynamodb.clone(),
             log.factory(id),
@@ -48,7 +52,7 @@ async fn low_rate_dynamodb_errors_cause_no_lease_thrash() {
     .await;
     let lost_before: Vec<u64> = handles.iter().map(|h| h.status().leases_lost).collect();
 
-    // 5% throttling and 5% server errors on every DynamoDB call, for 4 failover times.
+    // 5% throttling and 5% server errors on every DynamoDB call, for 2 failover times.
     proxy.set_rules(vec![
         Rule::new(Fault::dynamodb_throttled()).with_probability(0.05),
         Rule::new(Fault::dynamodb_internal_error()).with_probability(0.05),
@@ -58,7 +62,7 @@ async fn low_rate_dynamodb_errors_cause_no_lease_thrash() {
         put(&kinesis, "flaky", chunk).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(2 * failover).await;
     let faults = proxy.faults_injected();
     proxy.clear();
 

@@ -125,3 +125,80 @@ async fn a_stale_owner_cannot_checkpoint_even_after_taking_the_lease_back() {
     a.graceful_shutdown().await;
     task.await.unwrap().unwrap();
 }
+
+/// On its first call, has another worker steal the lease (as a Java KCL worker would), then
+/// checkpoints (refused: the lease is lost); counts the records of every call.
+struct StolenDuringFirstCall {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl kcl::ShardProcessor for StolenDuringFirstCall {
+    async fn process_records(&mut self, input: kcl::ProcessRecordsInput) {
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(input.records.len());
+            calls.len() == 1
+        };
+        if first {
+            let item = common::raw_items(&self.dynamodb, &self.table)
+                .await
+                .remove(0);
+            let counter: u64 = item["leaseCounter"].as_n().unwrap().parse().unwrap();
+            self.dynamodb
+                .update_item()
+                .table_name(&self.table)
+                .key("leaseKey", item["leaseKey"].clone())
+                .update_expression("SET leaseOwner = :o, leaseCounter = :n")
+                .condition_expression("leaseCounter = :c")
+                .expression_attribute_values(":o", s("intruder"))
+                .expression_attribute_values(":n", AttributeValue::N((counter + 1).to_string()))
+                .expression_attribute_values(":c", AttributeValue::N(counter.to_string()))
+                .send()
+                .await
+                .unwrap();
+            let refused = input.checkpointer.checkpoint().await.unwrap_err();
+            assert!(matches!(refused, CheckpointError::LeaseLost { .. }));
+        }
+    }
+
+    async fn shard_ended(&mut self, checkpointer: kcl::Checkpointer) {
+        let _ = checkpointer.checkpoint().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_lost_its_lease_does_not_deliver_the_rest_of_its_batch() {
+    let e = env("bounded", 1).await;
+    put(&e.kinesis, &e.stream, &numbered("r", 0..1000)).await;
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut config = fast_config("bounded-app", &e.stream, "a");
+    config.max_records_per_call = 10; // one GetRecords answer of 1,000 records: 100 calls
+    let factory = {
+        let (dynamodb, calls) = (e.dynamodb.clone(), calls.clone());
+        move |_: &str| StolenDuringFirstCall {
+            dynamodb: dynamodb.clone(),
+            table: "bounded-app".into(),
+            calls: calls.clone(),
+        }
+    };
+    let (handle, task) = common::start(&e, config, factory);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while calls.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // The intruder never renews: the lease comes back after the failover time; stop first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    handle.shutdown();
+    let _ = task.await.unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [10],
+        "one bounded call, then nothing of the lost lease"
+    );
+}

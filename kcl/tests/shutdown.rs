@@ -138,3 +138,143 @@ async fn immediate_shutdown_loses_the_leases_without_releasing() {
         assert_eq!(item["checkpoint"], AttributeValue::S("TRIM_HORIZON".into()));
     }
 }
+
+/// Records its lifecycle calls per shard; while `hold` is set, its first batch waits for
+/// `release`.
+#[derive(Clone)]
+struct Holding {
+    shard: String,
+    calls: Arc<Mutex<Vec<String>>>,
+    delivered: watch::Sender<usize>,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl ShardProcessor for Holding {
+    async fn process_records(&mut self, input: ProcessRecordsInput) {
+        let held = self.hold.swap(false, std::sync::atomic::Ordering::SeqCst);
+        self.delivered.send_modify(|n| *n += input.records.len());
+        if held {
+            self.release.notified().await;
+        }
+    }
+
+    async fn lease_lost(&mut self) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("{} lease_lost", self.shard));
+    }
+
+    async fn shard_ended(&mut self, checkpointer: Checkpointer) {
+        checkpointer.checkpoint().await.unwrap();
+    }
+
+    async fn shutdown_requested(&mut self, _checkpointer: Checkpointer) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("{} shutdown_requested", self.shard));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immediate_shutdown_during_a_graceful_one_still_ends_each_consumer_with_lease_lost() {
+    let e = env("twostops", 2).await;
+    put(&e.kinesis, &e.stream, &numbered("r", 0..40)).await;
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let delivered = watch::channel(0).0;
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let factory = {
+        let (calls, delivered, hold, release) = (
+            calls.clone(),
+            delivered.clone(),
+            hold.clone(),
+            release.clone(),
+        );
+        move |shard: &str| Holding {
+            shard: shard.to_owned(),
+            calls: calls.clone(),
+            delivered: delivered.clone(),
+            hold: hold.clone(),
+            release: release.clone(),
+        }
+    };
+    let (handle, task) = common::start(&e, fast_config("twostops-app", &e.stream, "w"), factory);
+    let mut seen = delivered.subscribe();
+    tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|n| *n == 40))
+        .await
+        .unwrap()
+        .unwrap();
+    // One shard's processor is busy in its first batch: the graceful shutdown reaches the
+    // other shard only.
+    let graceful = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.graceful_shutdown().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    handle.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_waiters();
+    tokio::time::timeout(Duration::from_secs(10), graceful)
+        .await
+        .unwrap()
+        .unwrap();
+    task.await.unwrap().unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "one final call per shard: {calls:?}");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.ends_with("shutdown_requested"))
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.ends_with("lease_lost")).count(),
+        1,
+        "the busy shard is told its lease is lost: {calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_during_a_lease_scan_takes_nothing() {
+    let e = env("scanstop", 2).await;
+    let proxy = testkit::FaultProxy::start(e.aws.dynamodb_addr())
+        .await
+        .unwrap();
+    let db = aws_sdk_dynamodb::Client::new(&testkit::sdk_config(&proxy.endpoint()));
+    // The first two scans (start-up's shard sync, then the taker's first pass) answer
+    // late; the shutdown is asked for while the taker's is in flight.
+    proxy.set_rules(vec![
+        testkit::Rule::new(testkit::Fault::Delay(Duration::from_secs(1)))
+            .on("Scan")
+            .at_most(2),
+    ]);
+    let log = common::Log::default();
+    let worker = kcl::Worker::new(
+        fast_config("scanstop-app", &e.stream, "w"),
+        e.kinesis.clone(),
+        db,
+        log.factory("w"),
+    )
+    .unwrap();
+    let handle = worker.handle();
+    let task = tokio::spawn(worker.run());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while proxy.faults_injected() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    handle.graceful_shutdown().await;
+    task.await.unwrap().unwrap();
+    let status = handle.status();
+    assert_eq!(status.leases_taken, 0, "{status:?}");
+    for item in common::raw_items(&e.dynamodb, "scanstop-app").await {
+        assert!(!item.contains_key("leaseOwner"), "{item:?}");
+    }
+}

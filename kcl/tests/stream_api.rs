@@ -83,3 +83,80 @@ fn bad_configuration_is_a_typed_error() {
     let err = Worker::new(config, kinesis, dynamodb, log.factory("x")).unwrap_err();
     assert_eq!(err, ConfigError::MaxRecords(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_checkpoint_covers_only_what_the_reader_took() {
+    let e = env("taken", 1).await;
+    put(&e.kinesis, &e.stream, &numbered("r", 0..500)).await;
+    let mut config = fast_config("taken-app", &e.stream, "s");
+    config.max_records = 50; // many small batches, some buffered ahead of the reader
+    let mut records = RecordStream::new(config, e.kinesis.clone(), e.dynamodb.clone()).unwrap();
+    let first = records.next().await.unwrap();
+    // Let the worker deliver more batches into the stream's buffer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.checkpointer().checkpoint().await.unwrap();
+    let item = common::raw_items(&e.dynamodb, "taken-app").await.remove(0);
+    assert_eq!(
+        item["checkpoint"],
+        AttributeValue::S(first.record.sequence_number.to_string()),
+        "only the one record taken is covered"
+    );
+    records.handle().shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_shard_ends_only_once_the_reader_checkpointed_all_of_it() {
+    let e = env("streamend", 1).await;
+    put(&e.kinesis, &e.stream, &numbered("parent", 0..50)).await;
+    let parent = testkit::streams::list_shards(&e.kinesis, &e.stream)
+        .await
+        .unwrap()
+        .remove(0);
+    e.kinesis
+        .split_shard()
+        .stream_name(&e.stream)
+        .shard_to_split(parent.shard_id())
+        .new_starting_hash_key((u128::MAX / 2 + 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    testkit::streams::wait_active(&e.kinesis, &e.stream)
+        .await
+        .unwrap();
+    put(&e.kinesis, &e.stream, &numbered("child", 0..50)).await;
+    let mut records = RecordStream::new(
+        fast_config("streamend-app", &e.stream, "s"),
+        e.kinesis.clone(),
+        e.dynamodb.clone(),
+    )
+    .unwrap();
+    // Every record of the parent is taken and dropped, none checkpointed.
+    for _ in 0..50 {
+        let r = records.next().await.unwrap();
+        assert!(r.record.data.starts_with(b"parent-"));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let checkpoint = |items: Vec<std::collections::HashMap<String, AttributeValue>>| {
+        items
+            .into_iter()
+            .find(|i| i["leaseKey"].as_s().unwrap() == parent.shard_id())
+            .map(|i| i["checkpoint"].clone())
+    };
+    assert_eq!(
+        checkpoint(common::raw_items(&e.dynamodb, "streamend-app").await),
+        Some(AttributeValue::S("TRIM_HORIZON".into())),
+        "nothing checkpointed, so the shard is not finished"
+    );
+    // Checkpointing what was taken finishes it; the children follow.
+    records.checkpoint_taken().await.unwrap();
+    let child = tokio::time::timeout(Duration::from_secs(30), records.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(child.record.data.starts_with(b"child-"));
+    assert_ne!(
+        checkpoint(common::raw_items(&e.dynamodb, "streamend-app").await),
+        Some(AttributeValue::S("TRIM_HORIZON".into()))
+    );
+    records.handle().shutdown();
+}

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use crate::fault_proxy::{State, full};
@@ -25,7 +24,7 @@ struct Upstream {
 pub(crate) async fn fail_entries(
     state: &State,
     plan: &Plan,
-    req: Request<Incoming>,
+    req: Request<Body>,
     fraction: f64,
     error_code: &str,
 ) -> Result<Response<Body>, BoxError> {

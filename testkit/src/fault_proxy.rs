@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::background::Background;
 use crate::faults::{Fault, Plan, Rule};
+use crate::observer::{ProxyLog, Recorder};
 
 type Body = BoxBody<Bytes, BoxError>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,12 +50,31 @@ pub(crate) struct State {
     requests: AtomicU64,
     faults: AtomicU64,
     client: Client<HttpConnector, Body>,
+    /// The proxy's name and the log it records every request in, if observed.
+    observer: Option<(String, ProxyLog)>,
 }
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` on a loopback ephemeral port, forwarding everything
     /// until rules are set.
     pub async fn start(upstream: SocketAddr) -> Result<FaultProxy, String> {
+        FaultProxy::start_with(upstream, None).await
+    }
+
+    /// [`start`](Self::start), recording every request in `log` under `name` (several
+    /// proxies may share one log).
+    pub async fn start_observed(
+        upstream: SocketAddr,
+        name: &str,
+        log: &ProxyLog,
+    ) -> Result<FaultProxy, String> {
+        FaultProxy::start_with(upstream, Some((name.to_owned(), log.clone()))).await
+    }
+
+    async fn start_with(
+        upstream: SocketAddr,
+        observer: Option<(String, ProxyLog)>,
+    ) -> Result<FaultProxy, String> {
         let state = Arc::new(State {
             upstream,
             plan: RwLock::new(Arc::new(Plan::new(Vec::new(), 0))),
@@ -62,6 +82,7 @@ impl FaultProxy {
             requests: AtomicU64::new(0),
             faults: AtomicU64::new(0),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            observer,
         });
         let shared = state.clone();
         let (server, addr) = Background::spawn("fault-proxy", move |stop| {
@@ -143,7 +164,7 @@ async fn accept_loop(
 }
 
 /// The request's operation: the part of `X-Amz-Target` after the dot.
-fn operation(req: &Request<Incoming>) -> String {
+fn operation<B>(req: &Request<B>) -> String {
     req.headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -158,6 +179,19 @@ fn operation(req: &Request<Incoming>) -> String {
 struct Reset;
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, BoxError> {
+    let Some((name, log)) = &state.observer else {
+        return handle_body(state, req.map(|b| b.map_err(BoxError::from).boxed())).await;
+    };
+    let op = operation(&req);
+    let (mut parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let recorder = log.begin(name, &op, &body);
+    parts.extensions.insert(recorder.clone());
+    let req = Request::from_parts(parts, full(body));
+    crate::observer::observe(recorder, handle_body(state.clone(), req)).await
+}
+
+async fn handle_body(state: Arc<State>, req: Request<Body>) -> Result<Response<Body>, BoxError> {
     let op = operation(&req);
     state.requests.fetch_add(1, Ordering::Relaxed);
     let mut stalled = state.stalled.subscribe();
@@ -167,12 +201,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .read()
         .map(|p| p.clone())
         .map_err(|_| "fault plan poisoned")?;
-    let Some(fault) = plan.decide(&op) else {
-        return state
-            .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-            .await;
+    let (req, body) = if plan.needs_body() {
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect().await?.to_bytes();
+        (Request::from_parts(parts, full(bytes.clone())), Some(bytes))
+    } else {
+        (req, None)
+    };
+    let Some(fault) = plan.decide(&op, body.as_deref()) else {
+        return state.forward(req).await;
     };
     state.faults.fetch_add(1, Ordering::Relaxed);
+    if let Some(recorder) = req.extensions().get::<Recorder>() {
+        recorder.fault(&fault);
+    }
     match fault {
         Fault::Error { status, error_type } => Ok(error_response(status, &error_type)),
         Fault::ErrorAfterForward { status, error_type } => {
@@ -186,9 +228,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         }
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
-            state
-                .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-                .await
+            state.forward(req).await
         }
         Fault::FailEntries {
             fraction,
@@ -196,11 +236,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         } if op == "PutRecords" => {
             crate::entry_faults::fail_entries(&state, &plan, req, fraction, &error_code).await
         }
-        Fault::FailEntries { .. } => {
-            state
-                .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-                .await
-        }
+        Fault::FailEntries { .. } => state.forward(req).await,
     }
 }
 
@@ -210,21 +246,26 @@ impl State {
         let (mut parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = Uri::try_from(format!("http://{}{}", self.upstream, path))?;
+        let recorder = parts.extensions.get::<Recorder>().cloned();
+        if let Some(recorder) = &recorder {
+            recorder.forwarding();
+        }
         let response = self
             .client
             .request(Request::from_parts(parts, body))
             .await?;
+        if let Some(recorder) = recorder {
+            recorder.upstream(response.status().as_u16());
+        }
         Ok(response.map(|b| b.map_err(BoxError::from).boxed()))
     }
 
     /// Sends `req` upstream and reads the whole response.
     pub(crate) async fn forward_buffered(
         &self,
-        req: Request<Incoming>,
+        req: Request<Body>,
     ) -> Result<(http::response::Parts, Bytes), BoxError> {
-        let response = self
-            .forward(req.map(|b| b.map_err(BoxError::from).boxed()))
-            .await?;
+        let response = self.forward(req).await?;
         let (parts, body) = response.into_parts();
         Ok((parts, body.collect().await?.to_bytes()))
     }

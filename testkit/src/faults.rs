@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::rng::Rng;
 
+/// How long [`Fault::stall`] holds a request: longer than any test.
+pub(crate) const STALL: Duration = Duration::from_secs(3600);
+
 /// One way to disturb a request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
@@ -82,6 +85,55 @@ impl Fault {
         }
     }
 
+    /// An AWS error with any status and error type, not forwarded (e.g. a 5xx whose type
+    /// no client lists).
+    pub fn aws_error(status: u16, error_type: &str) -> Fault {
+        Fault::Error {
+            status,
+            error_type: error_type.into(),
+        }
+    }
+
+    /// A DynamoDB 500 whose error type is in no list (`ServiceHiccup`): only its status
+    /// says it is a server error.
+    pub fn dynamodb_unlisted_server_error() -> Fault {
+        Fault::aws_error(500, "com.amazonaws.dynamodb.v20120810#ServiceHiccup")
+    }
+
+    /// DynamoDB 400 AccessDeniedException (non-retryable), not forwarded.
+    pub fn dynamodb_access_denied() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.service#AccessDeniedException")
+    }
+
+    /// DynamoDB 400 ValidationException (non-retryable), not forwarded.
+    pub fn dynamodb_validation() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.validate#ValidationException")
+    }
+
+    /// 400 ExpiredTokenException (the credentials expired; non-retryable), not forwarded.
+    pub fn expired_token() -> Fault {
+        Fault::aws_error(400, "com.amazon.coral.service#ExpiredTokenException")
+    }
+
+    /// DynamoDB 400 ResourceNotFoundException (the table is missing), not forwarded.
+    pub fn dynamodb_resource_not_found() -> Fault {
+        Fault::aws_error(
+            400,
+            "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+        )
+    }
+
+    /// Kinesis 400 ExpiredIteratorException, not forwarded.
+    pub fn expired_iterator() -> Fault {
+        Fault::aws_error(400, "ExpiredIteratorException")
+    }
+
+    /// No byte is sent back and nothing is forwarded until the client gives up (a
+    /// [`Fault::Delay`] of an hour: a client timeout or a dropped call ends it first).
+    pub fn stall() -> Fault {
+        Fault::Delay(STALL)
+    }
+
     /// PutRecords entries failing with `error_code` at about `fraction`.
     pub fn fail_entries(fraction: f64, error_code: &str) -> Fault {
         Fault::FailEntries {
@@ -107,6 +159,9 @@ pub struct Rule {
     pub probability: f64,
     /// Most times the fault is injected; `None` for no limit.
     pub max: Option<u64>,
+    /// Only for requests whose body contains this text (a shard id, a lease key); `None`
+    /// matches any body.
+    pub body_contains: Option<String>,
     /// What happens.
     pub fault: Fault,
 }
@@ -118,6 +173,7 @@ impl Rule {
             operation: None,
             probability: 1.0,
             max: None,
+            body_contains: None,
             fault,
         }
     }
@@ -139,6 +195,13 @@ impl Rule {
         self.max = Some(n);
         self
     }
+
+    /// Only for requests whose body contains `text` (for example one shard's id, or one
+    /// lease's key in a DynamoDB request).
+    pub fn when_body_contains(mut self, text: &str) -> Rule {
+        self.body_contains = Some(text.to_owned());
+        self
+    }
 }
 
 /// The rules in force, with their injection counts; decides request by request.
@@ -156,11 +219,22 @@ impl Plan {
         }
     }
 
-    /// The fault for one request of `operation`, if a rule fires: the first that matches,
-    /// wins its draw and has injections left.
-    pub(crate) fn decide(&self, operation: &str) -> Option<Fault> {
+    /// Whether some rule looks at request bodies (the proxy then reads a body before
+    /// deciding).
+    pub(crate) fn needs_body(&self) -> bool {
+        self.rules.iter().any(|(r, _)| r.body_contains.is_some())
+    }
+
+    /// The fault for one request of `operation` with `body` (when read), if a rule fires:
+    /// the first that matches, wins its draw and has injections left.
+    pub(crate) fn decide(&self, operation: &str, body: Option<&[u8]>) -> Option<Fault> {
         for (rule, fired) in &self.rules {
             if rule.operation.as_deref().is_some_and(|op| op != operation) {
+                continue;
+            }
+            if let Some(text) = &rule.body_contains
+                && !body.is_some_and(|b| contains(b, text.as_bytes()))
+            {
                 continue;
             }
             if !self.draw(rule.probability) {
@@ -186,6 +260,10 @@ impl Plan {
     }
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,18 +277,53 @@ mod tests {
             ],
             1,
         );
-        assert_eq!(plan.decide("PutRecords"), Some(Fault::Reset));
-        assert_eq!(plan.decide("PutRecords"), Some(Fault::Reset));
-        assert_eq!(plan.decide("PutRecords"), Some(Fault::internal_failure()));
-        assert_eq!(plan.decide("ListShards"), Some(Fault::internal_failure()));
+        assert_eq!(plan.decide("PutRecords", None), Some(Fault::Reset));
+        assert_eq!(plan.decide("PutRecords", None), Some(Fault::Reset));
+        assert_eq!(
+            plan.decide("PutRecords", None),
+            Some(Fault::internal_failure())
+        );
+        assert_eq!(
+            plan.decide("ListShards", None),
+            Some(Fault::internal_failure())
+        );
+    }
+
+    #[test]
+    fn a_body_rule_fires_only_on_bodies_holding_its_text() {
+        let plan = Plan::new(
+            vec![
+                Rule::new(Fault::Reset)
+                    .on("UpdateItem")
+                    .when_body_contains("shard-7"),
+            ],
+            1,
+        );
+        assert!(plan.needs_body());
+        assert_eq!(
+            plan.decide("UpdateItem", Some(b"{\"k\":\"shard-7\"}")),
+            Some(Fault::Reset)
+        );
+        assert_eq!(
+            plan.decide("UpdateItem", Some(b"{\"k\":\"shard-8\"}")),
+            None
+        );
+        assert_eq!(
+            plan.decide("UpdateItem", None),
+            None,
+            "an unread body never matches"
+        );
+        assert!(!Plan::new(vec![Rule::new(Fault::Reset)], 1).needs_body());
     }
 
     #[test]
     fn probability_is_roughly_honoured() {
         let plan = Plan::new(vec![Rule::new(Fault::Reset).with_probability(0.25)], 7);
-        let fired = (0..10_000).filter(|_| plan.decide("X").is_some()).count();
+        let fired = (0..10_000)
+            .filter(|_| plan.decide("X", None).is_some())
+            .count();
         assert!((2_000..3_000).contains(&fired), "{fired}");
         let none = Plan::new(vec![Rule::new(Fault::Reset).with_probability(0.0)], 7);
-        assert!((0..1000).all(|_| none.decide("X").is_none()));
+        assert!((0..1000).all(|_| none.decide("X", None).is_none()));
     }
 }

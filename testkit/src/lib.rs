@@ -25,6 +25,7 @@ mod entry_faults;
 mod fault_proxy;
 mod faults;
 mod local_aws;
+mod observer;
 pub mod rng;
 pub mod streams;
 pub mod workload;
@@ -35,3 +36,4 @@ pub use clients::{
 pub use fault_proxy::FaultProxy;
 pub use faults::{Fault, Rule};
 pub use local_aws::{KINESIS_ENDPOINT_ENV, LocalAws, LocalAwsError, LocalAwsOptions, serve};
+pub use observer::{Outcome, ProxyEvent, ProxyLog};

@@ -60,12 +60,45 @@ pub enum LeaseDecodeError {
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Whether an item of a shared (KCL 3.x) table is a lease: `entityType` missing or LEASE.
-pub(crate) fn is_lease_item(item: &Item) -> bool {
-    match item.get(attr::ENTITY_TYPE) {
+/// What an item of the lease table is to a worker of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ItemKind {
+    /// A lease of this stream.
+    Lease(Lease),
+    /// A lease item that cannot be read (a wrong type, a bad checkpoint, ...): present and
+    /// unfinished for every decision, never taken. `key` is its `leaseKey`, or `?`.
+    Unreadable {
+        /// The item's `leaseKey`.
+        key: String,
+        /// What is wrong with it.
+        error: LeaseDecodeError,
+    },
+    /// Not a lease of a single-stream application: another entity kind of a shared KCL 3.x
+    /// table (`entityType` other than LEASE), or a multi-stream lease
+    /// (`account:stream:epoch:shardId`). Never taken, stolen, counted or deleted.
+    NotOurs,
+}
+
+/// Classifies an item.
+pub(crate) fn classify(item: &Item) -> ItemKind {
+    let lease_entity = match item.get(attr::ENTITY_TYPE) {
         None => true,
         Some(AttributeValue::S(t)) => t == "LEASE",
         Some(_) => false,
+    };
+    let key = match item.get(attr::LEASE_KEY) {
+        Some(AttributeValue::S(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    if !lease_entity || key.is_some_and(|k| k.contains(':')) {
+        return ItemKind::NotOurs;
+    }
+    match decode(item) {
+        Ok(lease) => ItemKind::Lease(lease),
+        Err(error) => ItemKind::Unreadable {
+            key: key.unwrap_or("?").to_owned(),
+            error,
+        },
     }
 }
 
@@ -308,9 +341,36 @@ mod tests {
         ));
         item.remove("checkpoint");
         assert_eq!(decode(&item), Err(LeaseDecodeError::Missing("checkpoint")));
-        let mut other = HashMap::new();
-        other.insert("entityType".to_owned(), s("WORKER_METRIC_STATS"));
-        assert!(!is_lease_item(&other));
-        assert!(is_lease_item(&encode(&full_lease())));
+    }
+
+    #[test]
+    fn items_are_ours_unreadable_or_not_ours() {
+        let mut lease = full_lease();
+        lease.child_shard_ids.sort();
+        assert_eq!(classify(&encode(&lease)), ItemKind::Lease(lease.clone()));
+        let mut tagged = encode(&lease);
+        tagged.insert("entityType".into(), s("LEASE"));
+        assert_eq!(classify(&tagged), ItemKind::Lease(lease.clone()));
+        // KCL 3.x entities sharing the table.
+        for kind in ["WORKER_METRIC_STATS", "LEADER", "CLIENT_VERSION_MIGRATION"] {
+            let mut other = HashMap::new();
+            other.insert("leaseKey".to_owned(), s("worker-1"));
+            other.insert("entityType".to_owned(), s(kind));
+            assert_eq!(classify(&other), ItemKind::NotOurs, "{kind}");
+        }
+        // A multi-stream application's lease, readable or not.
+        let mut multi = lease.clone();
+        multi.key = "123456789012:orders:1700000000:shardId-000000000002".into();
+        assert_eq!(classify(&encode(&multi)), ItemKind::NotOurs);
+        // A lease of ours that cannot be read keeps its key.
+        let mut broken = encode(&lease);
+        broken.insert("leaseCounter".into(), s("7"));
+        assert!(matches!(
+            classify(&broken),
+            ItemKind::Unreadable { key, error: LeaseDecodeError::WrongType { .. } } if key == lease.key
+        ));
+        let mut keyless = encode(&lease);
+        keyless.insert("leaseKey".into(), AttributeValue::N("1".into()));
+        assert!(matches!(classify(&keyless), ItemKind::Unreadable { key, .. } if key == "?"));
     }
 }

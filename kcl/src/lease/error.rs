@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::codec::LeaseDecodeError;
+use crate::error_class::{ErrorClass, classify};
 
 /// A lease table operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +34,8 @@ pub enum LeaseStoreError {
         /// The SDK error.
         message: String,
     },
-    /// A server error, a dropped connection or an SDK-level timeout: worth retrying.
+    /// A server error (any 5xx), a dropped connection or an SDK-level timeout: worth
+    /// retrying; the write may have been applied.
     #[error("{operation}: transient failure: {message}")]
     Transient {
         /// The operation.
@@ -48,7 +51,8 @@ pub enum LeaseStoreError {
         /// The timeout.
         timeout: Duration,
     },
-    /// A request DynamoDB refuses for good (validation, access denied, ...).
+    /// A request DynamoDB refuses for good (any other 4xx: validation, access denied, an
+    /// expired token, ...).
     #[error("{operation}: {message}")]
     Fatal {
         /// The operation.
@@ -82,50 +86,44 @@ impl LeaseStoreError {
         matches!(self, LeaseStoreError::ConditionFailed { .. })
     }
 
-    /// Classifies an SDK error.
-    pub(crate) fn from_sdk<E, R>(operation: &'static str, table: &str, e: SdkError<E, R>) -> Self
+    /// Whether the write may have been applied although it failed (a server error, no
+    /// answer in time, a dropped connection): the table has to be read to know.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            LeaseStoreError::Transient { .. } | LeaseStoreError::Timeout { .. }
+        )
+    }
+
+    /// Classifies an SDK error by its class and HTTP status; two codes have a meaning of
+    /// their own: a failed condition and a missing table.
+    pub(crate) fn from_sdk<E>(
+        operation: &'static str,
+        table: &str,
+        e: SdkError<E, HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        let code = e.code().map(str::to_owned);
-        let message = DisplayErrorContext(&e).to_string();
-        match (&e, code.as_deref()) {
-            (SdkError::ServiceError(_), Some("ConditionalCheckFailedException")) => {
-                LeaseStoreError::ConditionFailed { operation }
-            }
-            (SdkError::ServiceError(_), Some("ResourceNotFoundException")) => {
-                LeaseStoreError::TableMissing {
-                    operation,
-                    table: table.to_owned(),
+        if let SdkError::ServiceError(_) = &e {
+            match e.code() {
+                Some("ConditionalCheckFailedException") => {
+                    return LeaseStoreError::ConditionFailed { operation };
                 }
+                Some("ResourceNotFoundException") => {
+                    return LeaseStoreError::TableMissing {
+                        operation,
+                        table: table.to_owned(),
+                    };
+                }
+                _ => {}
             }
-            (
-                SdkError::ServiceError(_),
-                Some(
-                    "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "ThrottlingException"
-                    | "Throttling",
-                ),
-            ) => LeaseStoreError::Throttled { operation, message },
-            (
-                SdkError::ServiceError(_),
-                Some(
-                    "InternalServerError"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "TransactionConflictException"
-                    | "ReplicatedWriteConflictException",
-                ),
-            )
-            | (
-                SdkError::TimeoutError(_)
-                | SdkError::DispatchFailure(_)
-                | SdkError::ResponseError(_),
-                _,
-            ) => LeaseStoreError::Transient { operation, message },
-            _ => LeaseStoreError::Fatal { operation, message },
+        }
+        let message = DisplayErrorContext(&e).to_string();
+        match classify(&e) {
+            ErrorClass::Throttled => LeaseStoreError::Throttled { operation, message },
+            ErrorClass::Transient => LeaseStoreError::Transient { operation, message },
+            ErrorClass::Refused => LeaseStoreError::Fatal { operation, message },
         }
     }
 }

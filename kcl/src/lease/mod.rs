@@ -1,18 +1,25 @@
 //! Leases: the DynamoDB store, expiry tracking, the taker's decisions, the leases this
-//! worker holds (renewed, fenced, released) and shard sync's decisions.
+//! worker holds (their validity, renewal, fenced writes, release) and shard sync's
+//! decisions.
 
 mod codec;
 mod error;
 mod expiry;
+mod fenced;
 mod held;
 mod model;
+mod renewer;
+mod scan;
 mod store;
 pub(crate) mod sync_plan;
 pub(crate) mod taker;
+mod validity;
 
 pub use codec::LeaseDecodeError;
 pub use error::LeaseStoreError;
 pub(crate) use expiry::ExpiryTracker;
 pub(crate) use held::{ConcurrencyToken, HeldLease, HeldLeases, LostReason};
 pub use model::Lease;
-pub(crate) use store::LeaseStore;
+pub(crate) use renewer::renew_while_held;
+pub(crate) use store::{LeaseStore, StoreTimeouts};
+pub(crate) use validity::ValidityWatch;

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{
 };
 use bytes::Bytes;
 
-use super::codec::{self, attr, n, s};
+use super::codec::{self, ItemKind, attr, n, s};
+use super::scan::{ScanReport, TableScan};
 use super::{Lease, LeaseStoreError};
 use crate::Position;
 
@@ -19,37 +20,64 @@ use crate::Position;
 pub(crate) struct LeaseStore {
     client: Client,
     table: String,
-    timeout: Duration,
+    timeouts: StoreTimeouts,
+    report: ScanReport,
+}
+
+/// How long one lease table call may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoreTimeouts {
+    /// Writes to held leases (renew, take, checkpoint, release, ...) and the read that
+    /// settles a write of unknown outcome: shorter than the renewal interval, so a hung
+    /// call never outlasts a renewal.
+    pub(crate) lease: Duration,
+    /// Scans, creations, deletions and table management.
+    pub(crate) table: Duration,
 }
 
 type Result<T> = std::result::Result<T, LeaseStoreError>;
 
 impl LeaseStore {
-    pub(crate) fn new(client: Client, table: impl Into<String>, timeout: Duration) -> Self {
+    /// The lease table `table` through `client`, each call given its timeout. The client's
+    /// configuration is kept (credentials, endpoint, HTTP client, interceptors) but for the
+    /// SDK's retries, which are turned off: a write retried inside the SDK after DynamoDB
+    /// applied it would fail its condition and look like a lost lease. The store's callers
+    /// retry, knowing which writes may have been applied.
+    pub(crate) fn new(client: &Client, table: impl Into<String>, timeouts: StoreTimeouts) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
         LeaseStore {
-            client,
+            client: Client::from_conf(config),
             table: table.into(),
-            timeout,
+            timeouts,
+            report: ScanReport::default(),
         }
     }
 
-    /// Runs one SDK call under the request timeout, classifying its error.
-    async fn call<T, E, R>(
+    /// Runs one SDK call (one attempt: the SDK does not retry) under `timeout` (the lease
+    /// timeout for writes to held leases and their settling reads, the table timeout for
+    /// the rest), classifying its error.
+    async fn call<T, E>(
         &self,
+        timeout: Duration,
         operation: &'static str,
-        request: impl Future<Output = std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>>,
+        request: impl Future<
+            Output = std::result::Result<
+                T,
+                aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+            >,
+        >,
     ) -> Result<T>
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        match tokio::time::timeout(self.timeout, request).await {
+        match tokio::time::timeout(timeout, request).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(LeaseStoreError::from_sdk(operation, &self.table, e)),
-            Err(_) => Err(LeaseStoreError::Timeout {
-                operation,
-                timeout: self.timeout,
-            }),
+            Err(_) => Err(LeaseStoreError::Timeout { operation, timeout }),
         }
     }
 
@@ -59,6 +87,7 @@ impl LeaseStore {
         if self.table_status().await? != Some(TableStatus::Active) {
             let created = self
                 .call(
+                    self.timeouts.table,
                     "CreateTable",
                     self.client
                         .create_table()
@@ -92,6 +121,7 @@ impl LeaseStore {
     async fn table_status(&self) -> Result<Option<TableStatus>> {
         let described = self
             .call(
+                self.timeouts.table,
                 "DescribeTable",
                 self.client.describe_table().table_name(&self.table).send(),
             )
@@ -103,14 +133,15 @@ impl LeaseStore {
         }
     }
 
-    /// Every lease (paginated Scan). Items of other entity kinds are skipped; items that
-    /// are not readable leases are skipped with a warning.
-    pub(crate) async fn list(&self, consistent: bool) -> Result<Vec<Lease>> {
-        let mut leases = Vec::new();
+    /// Every lease of this stream (paginated Scan), and the keys of lease items that
+    /// cannot be read; items that are not ours are left out.
+    pub(crate) async fn list(&self, consistent: bool) -> Result<TableScan> {
+        let mut scan = TableScan::default();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
                 .call(
+                    self.timeouts.table,
                     "Scan",
                     self.client
                         .scan()
@@ -120,20 +151,13 @@ impl LeaseStore {
                         .send(),
                 )
                 .await?;
-            for item in page.items() {
-                if !codec::is_lease_item(item) {
-                    continue;
-                }
-                match codec::decode(item) {
-                    Ok(lease) => leases.push(lease),
-                    Err(e) => {
-                        tracing::warn!(table = %self.table, error = %e, "skipping an unreadable lease item")
-                    }
-                }
-            }
+            self.report.add_page(&self.table, page.items(), &mut scan);
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(leases),
+                _ => {
+                    self.report.finish(&self.table, &scan);
+                    return Ok(scan);
+                }
             }
         }
     }
@@ -142,6 +166,7 @@ impl LeaseStore {
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Lease>> {
         let out = self
             .call(
+                self.timeouts.lease,
                 "GetItem",
                 self.client
                     .get_item()
@@ -151,16 +176,13 @@ impl LeaseStore {
                     .send(),
             )
             .await?;
-        match out.item() {
-            Some(item) if codec::is_lease_item(item) => {
-                codec::decode(item)
-                    .map(Some)
-                    .map_err(|source| LeaseStoreError::Decode {
-                        key: key.to_owned(),
-                        source,
-                    })
-            }
-            _ => Ok(None),
+        match out.item().map(codec::classify) {
+            Some(ItemKind::Lease(lease)) => Ok(Some(lease)),
+            Some(ItemKind::Unreadable { error, .. }) => Err(LeaseStoreError::Decode {
+                key: key.to_owned(),
+                source: error,
+            }),
+            Some(ItemKind::NotOurs) | None => Ok(None),
         }
     }
 
@@ -168,6 +190,7 @@ impl LeaseStore {
     pub(crate) async fn create_if_absent(&self, lease: &Lease) -> Result<bool> {
         let put = self
             .call(
+                self.timeouts.table,
                 "PutItem",
                 self.client
                     .put_item()
@@ -195,7 +218,8 @@ impl LeaseStore {
             .condition_expression("attribute_exists(leaseKey) AND leaseCounter = :held")
             .expression_attribute_values(":next", n(held + 1))
             .expression_attribute_values(":held", n(held));
-        self.call("UpdateItem (renew)", update.send()).await?;
+        self.call(self.timeouts.lease, "UpdateItem (renew)", update.send())
+            .await?;
         Ok(held + 1)
     }
 
@@ -227,7 +251,8 @@ impl LeaseStore {
         if switches {
             update = update.expression_attribute_values(":one", n(1));
         }
-        self.call("UpdateItem (take)", update.send()).await?;
+        self.call(self.timeouts.lease, "UpdateItem (take)", update.send())
+            .await?;
         Ok(seen + 1)
     }
 
@@ -245,7 +270,8 @@ impl LeaseStore {
             .condition_expression("leaseOwner = :me")
             .expression_attribute_values(":me", s(me))
             .expression_attribute_values(":one", n(1));
-        self.call("UpdateItem (release)", update.send()).await?;
+        self.call(self.timeouts.lease, "UpdateItem (release)", update.send())
+            .await?;
         Ok(())
     }
 
@@ -268,7 +294,12 @@ impl LeaseStore {
             .expression_attribute_values(":cp", AttributeValue::S(checkpoint))
             .expression_attribute_values(":sub", n(sub))
             .expression_attribute_values(":zero", n(0));
-        self.call("UpdateItem (checkpoint)", update.send()).await?;
+        self.call(
+            self.timeouts.lease,
+            "UpdateItem (checkpoint)",
+            update.send(),
+        )
+        .await?;
         Ok(held + 1)
     }
 
@@ -299,8 +330,12 @@ impl LeaseStore {
                  leaseCounter = :next REMOVE pendingCheckpointState",
             ),
         };
-        self.call("UpdateItem (prepare checkpoint)", update.send())
-            .await?;
+        self.call(
+            self.timeouts.lease,
+            "UpdateItem (prepare checkpoint)",
+            update.send(),
+        )
+        .await?;
         Ok(held + 1)
     }
 
@@ -319,8 +354,12 @@ impl LeaseStore {
             .fenced_update(key, held, me)
             .update_expression("SET childShardIds = :children, leaseCounter = :next")
             .expression_attribute_values(":children", set);
-        self.call("UpdateItem (child shard ids)", update.send())
-            .await?;
+        self.call(
+            self.timeouts.lease,
+            "UpdateItem (child shard ids)",
+            update.send(),
+        )
+        .await?;
         Ok(held + 1)
     }
 
@@ -334,7 +373,8 @@ impl LeaseStore {
             .condition_expression("leaseCounter = :seen AND checkpoint = :end")
             .expression_attribute_values(":seen", n(seen))
             .expression_attribute_values(":end", s(crate::position::SHARD_END));
-        self.call("DeleteItem", delete.send()).await?;
+        self.call(self.timeouts.table, "DeleteItem", delete.send())
+            .await?;
         Ok(())
     }
 

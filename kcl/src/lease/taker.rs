@@ -18,6 +18,8 @@ use super::{ExpiryTracker, Lease};
 #[derive(Debug)]
 pub(crate) struct TakerInput<'a> {
     pub(crate) leases: &'a [Lease],
+    /// Lease items that cannot be read: unfinished leases nobody can take.
+    pub(crate) unreadable: usize,
     pub(crate) tracker: &'a ExpiryTracker,
     pub(crate) me: &'a str,
     /// Leases this worker holds now.
@@ -63,7 +65,7 @@ pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     counts.insert(input.me, 0);
     let mut available = Vec::new();
-    let mut total = 0;
+    let mut total = input.unreadable;
     for lease in input.leases.iter().filter(|l| !l.is_finished()) {
         total += 1;
         if input.held.contains(&lease.key) {
@@ -169,6 +171,7 @@ mod tests {
         tracker: ExpiryTracker,
         held: HashSet<String>,
         busy: HashSet<String>,
+        unreadable: usize,
         now: Instant,
     }
 
@@ -187,6 +190,7 @@ mod tests {
                 tracker,
                 held,
                 busy: HashSet::new(),
+                unreadable: 0,
                 now,
             }
         }
@@ -194,6 +198,7 @@ mod tests {
         fn plan_at(&self, now: Instant, max_workers: usize, steal: usize) -> TakePlan {
             let input = TakerInput {
                 leases: &self.leases,
+                unreadable: self.unreadable,
                 tracker: &self.tracker,
                 me: "me",
                 held: &self.held,
@@ -321,6 +326,19 @@ mod tests {
         assert_eq!(p.stats.total, 2, "the finished lease is not counted");
         let keys: Vec<_> = p.take.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(keys, ["shardId-000000000001"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unreadable_leases_count_as_unfinished_and_are_never_taken() {
+        // 3 readable unowned leases and 3 unreadable items, 1 worker: all 3 taken, target 6.
+        let mut case = Case::new((0..3).map(|i| lease(i, None)).collect());
+        case.unreadable = 3;
+        let p = case.plan();
+        assert_eq!(p.take.len(), 3);
+        assert_eq!(
+            (p.stats.total, p.stats.target, p.stats.available),
+            (6, 6, 3)
+        );
     }
 
     #[tokio::test(start_paused = true)]

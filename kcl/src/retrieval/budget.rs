@@ -1,6 +1,9 @@
-//! The prefetch bound: batches, user records and bytes fetched but not yet processed.
+//! The prefetch bounds: per shard, batches, user records and bytes fetched but not yet
+//! processed; per worker, the bytes of every shard together.
 
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -12,12 +15,54 @@ pub(crate) struct Limits {
     pub(crate) bytes: usize,
 }
 
-/// What is queued, and a wake-up for the fetcher when room frees.
+/// Bytes prefetched by every shard of a worker, bounded together.
+#[derive(Debug)]
+pub(crate) struct WorkerPrefetch {
+    limit: usize,
+    bytes: AtomicUsize,
+    room: Notify,
+}
+
+impl WorkerPrefetch {
+    pub(crate) fn new(limit: usize) -> Self {
+        WorkerPrefetch {
+            limit,
+            bytes: AtomicUsize::new(0),
+            room: Notify::new(),
+        }
+    }
+
+    /// Bytes prefetched and not yet processed, over every shard.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    fn has_room(&self) -> bool {
+        self.bytes() < self.limit
+    }
+
+    fn add(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn remove(&self, bytes: usize) {
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+        self.room.notify_waiters();
+    }
+}
+
+/// What one shard has queued, and a wake-up for its fetcher when room frees (in the
+/// shard's queue or the worker's).
 #[derive(Debug)]
 pub(crate) struct Budget {
     limits: Limits,
     queued: Mutex<Queued>,
     room: Notify,
+    worker: Arc<WorkerPrefetch>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +73,12 @@ struct Queued {
 }
 
 impl Budget {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits, worker: Arc<WorkerPrefetch>) -> Self {
         Budget {
             limits,
             queued: Mutex::new(Queued::default()),
             room: Notify::new(),
+            worker,
         }
     }
 
@@ -40,19 +86,30 @@ impl Budget {
         self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether another fetch may start: every count under its limit (one batch may
-    /// overshoot the record and byte limits, as in the KCL).
+    /// Whether another fetch may start: every count of the shard under its limit, and the
+    /// worker's bytes under theirs (one batch may overshoot, as in the KCL: the worker's
+    /// bytes stay under its limit plus one response per shard).
     pub(crate) fn has_room(&self) -> bool {
         let q = *self.queued();
         q.batches < self.limits.batches
             && q.records < self.limits.records
             && q.bytes < self.limits.bytes
+            && self.worker.has_room()
     }
 
     /// Waits until another fetch may start.
     pub(crate) async fn wait_for_room(&self) {
-        while !self.has_room() {
-            self.room.notified().await;
+        loop {
+            // Registered before the check, so no wake-up is missed in between.
+            let shard = self.room.notified();
+            let worker = self.worker.room.notified();
+            if self.has_room() {
+                return;
+            }
+            tokio::select! {
+                () = shard => {}
+                () = worker => {}
+            }
         }
     }
 
@@ -62,6 +119,7 @@ impl Budget {
         q.batches += 1;
         q.records += records;
         q.bytes += bytes;
+        self.worker.add(bytes);
     }
 
     /// A queued batch was taken for processing.
@@ -72,7 +130,17 @@ impl Budget {
             q.records = q.records.saturating_sub(records);
             q.bytes = q.bytes.saturating_sub(bytes);
         }
+        self.worker.remove(bytes);
         self.room.notify_one();
+    }
+}
+
+impl Drop for Budget {
+    /// A shard's prefetch ends (lease lost, shard ended): what it still had queued no
+    /// longer counts against the worker.
+    fn drop(&mut self) {
+        let bytes = self.queued().bytes;
+        self.worker.remove(bytes);
     }
 }
 
@@ -87,7 +155,7 @@ mod tests {
             records: 100,
             bytes: 1000,
         };
-        let b = Budget::new(limits);
+        let b = Budget::new(limits, Arc::new(WorkerPrefetch::new(usize::MAX)));
         assert!(b.has_room());
         b.add(10, 10);
         assert!(b.has_room());
@@ -104,5 +172,37 @@ mod tests {
         let taker = async { b.remove(1, 5000) };
         tokio::join!(waiter, taker);
         assert!(b.has_room());
+    }
+
+    #[tokio::test]
+    async fn the_worker_bound_holds_every_shard_until_any_of_them_frees_bytes() {
+        let limits = Limits {
+            batches: 10,
+            records: 1_000,
+            bytes: 1_000,
+        };
+        let worker = Arc::new(WorkerPrefetch::new(1_000));
+        let (a, b) = (
+            Budget::new(limits, worker.clone()),
+            Budget::new(limits, worker.clone()),
+        );
+        a.add(1, 600);
+        assert!(b.has_room());
+        b.add(1, 600);
+        assert_eq!(worker.bytes(), 1_200);
+        assert!(
+            !a.has_room() && !b.has_room(),
+            "the worker is over its bound"
+        );
+        let waiter = async { b.wait_for_room().await };
+        let taker = async { a.remove(1, 600) };
+        tokio::join!(waiter, taker);
+        assert!(b.has_room());
+        drop(b);
+        assert_eq!(
+            worker.bytes(),
+            0,
+            "a dropped shard's queue no longer counts"
+        );
     }
 }

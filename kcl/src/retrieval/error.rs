@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error_class::{ErrorClass, classify};
 
 /// A Kinesis call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +24,7 @@ pub enum RetrievalError {
         /// The SDK error.
         message: String,
     },
-    /// A server error, a dropped connection or an SDK-level timeout.
+    /// A server error (any 5xx), a dropped connection or an SDK-level timeout.
     #[error("{operation}: transient failure: {message}")]
     Transient {
         /// The operation.
@@ -45,7 +48,7 @@ pub enum RetrievalError {
         /// The SDK error.
         message: String,
     },
-    /// A request Kinesis refuses for good (validation, access denied, ...).
+    /// A request Kinesis refuses for good (any other 4xx: validation, access denied, ...).
     #[error("{operation}: {message}")]
     Fatal {
         /// The operation.
@@ -67,40 +70,28 @@ impl RetrievalError {
         )
     }
 
-    pub(crate) fn from_sdk<E, R>(operation: &'static str, e: SdkError<E, R>) -> Self
+    /// Classifies an SDK error by its class and HTTP status; two codes have a meaning of
+    /// their own: an expired iterator and a missing stream or shard.
+    pub(crate) fn from_sdk<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        let code = e.code().map(str::to_owned);
         let message = DisplayErrorContext(&e).to_string();
-        match (&e, code.as_deref()) {
-            (SdkError::ServiceError(_), Some("ExpiredIteratorException")) => {
-                RetrievalError::ExpiredIterator { operation }
+        if let SdkError::ServiceError(_) = &e {
+            match e.code() {
+                Some("ExpiredIteratorException") => {
+                    return RetrievalError::ExpiredIterator { operation };
+                }
+                Some("ResourceNotFoundException") => {
+                    return RetrievalError::NotFound { operation, message };
+                }
+                _ => {}
             }
-            (
-                SdkError::ServiceError(_),
-                Some(
-                    "ProvisionedThroughputExceededException"
-                    | "LimitExceededException"
-                    | "KMSThrottlingException"
-                    | "ThrottlingException",
-                ),
-            ) => RetrievalError::Throttled { operation, message },
-            (SdkError::ServiceError(_), Some("ResourceNotFoundException")) => {
-                RetrievalError::NotFound { operation, message }
-            }
-            (
-                SdkError::ServiceError(_),
-                Some("InternalFailure" | "ServiceUnavailable" | "InternalFailureException"),
-            )
-            | (
-                SdkError::TimeoutError(_)
-                | SdkError::DispatchFailure(_)
-                | SdkError::ResponseError(_),
-                _,
-            ) => RetrievalError::Transient { operation, message },
-            _ => RetrievalError::Fatal { operation, message },
+        }
+        match classify(&e) {
+            ErrorClass::Throttled => RetrievalError::Throttled { operation, message },
+            ErrorClass::Transient => RetrievalError::Transient { operation, message },
+            ErrorClass::Refused => RetrievalError::Fatal { operation, message },
         }
     }
 }

@@ -50,14 +50,18 @@ impl StreamClient {
         self
     }
 
-    async fn call<T, E, R>(
+    async fn call<T, E>(
         &self,
         operation: &'static str,
-        request: impl Future<Output = std::result::Result<T, aws_sdk_kinesis::error::SdkError<E, R>>>,
+        request: impl Future<
+            Output = std::result::Result<
+                T,
+                aws_sdk_kinesis::error::SdkError<E, aws_sdk_kinesis::config::http::HttpResponse>,
+            >,
+        >,
     ) -> Result<T>
     where
         E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         match tokio::time::timeout(self.timeout, request).await {
             Ok(Ok(v)) => Ok(v),

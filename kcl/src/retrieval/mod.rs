@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 use kinesis_agg::HashRange;
 
+pub(crate) use budget::WorkerPrefetch;
 pub use error::RetrievalError;
 pub(crate) use kinesis::{IteratorStart, StreamClient};
 pub(crate) use polling::{PollingSettings, PollingSource};
@@ -35,8 +36,18 @@ pub(crate) struct Batch {
     pub(crate) millis_behind_latest: Option<i64>,
     /// Data bytes of the Kinesis records behind it.
     pub(crate) bytes: usize,
-    /// `Some` at the end of a closed shard: its child shards.
-    pub(crate) children: Option<Vec<ShardInfo>>,
+    /// `Some` once the shard has no more records: how it ended.
+    pub(crate) end: Option<ShardEnding>,
+}
+
+/// How a shard's records ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ShardEnding {
+    /// Its child shards, whose leases are created at shard end.
+    pub(crate) children: Vec<ShardInfo>,
+    /// The shard no longer exists (ResourceNotFound, as after retention deleted it): it
+    /// ends as a closed shard does, and its lease, once finished and childless, is garbage.
+    pub(crate) gone: bool,
 }
 
 /// Yields the batches of one shard in order.

@@ -9,18 +9,21 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::budget::{Budget, Limits};
+use super::budget::{Budget, Limits, WorkerPrefetch};
 use super::convert::Converter;
 use super::kinesis::{IteratorStart, StreamClient, child_info};
-use super::{Batch, RecordSource, RetrievalError, ShardSpec};
+use super::{Batch, RecordSource, RetrievalError, ShardEnding, ShardSpec};
 use crate::SequenceNumber;
 
 /// Settings of the polling loop.
 #[derive(Clone, Debug)]
 pub(crate) struct PollingSettings {
     pub(crate) max_records: u32,
+    /// The least time between the starts of two GetRecords calls of one shard.
     pub(crate) idle_time_between_reads: Duration,
     pub(crate) limits: Limits,
+    /// The worker-wide bound on prefetched bytes.
+    pub(crate) worker: Arc<WorkerPrefetch>,
 }
 
 /// The consumer side of a shard's prefetch queue.
@@ -45,7 +48,7 @@ impl PollingSource {
         skip: Option<(SequenceNumber, u64)>,
         settings: PollingSettings,
     ) -> PollingSource {
-        let budget = Arc::new(Budget::new(settings.limits));
+        let budget = Arc::new(Budget::new(settings.limits, settings.worker.clone()));
         let (tx, rx) = mpsc::channel(settings.limits.batches + 1);
         let fetcher = Fetcher {
             client,
@@ -100,6 +103,7 @@ impl Fetcher {
         let mut last_sequence: Option<SequenceNumber> = None;
         let mut iterator: Option<String> = None;
         let mut failures = 0;
+        let mut last_call: Option<tokio::time::Instant> = None;
         loop {
             self.budget.wait_for_room().await;
             let it = match iterator.take() {
@@ -110,6 +114,7 @@ impl Fetcher {
                         .map_or_else(|| self.start.clone(), IteratorStart::AfterSequence);
                     match self.client.shard_iterator(&self.shard.id, &start).await {
                         Ok(it) => it,
+                        Err(RetrievalError::NotFound { .. }) => return self.end_gone().await,
                         Err(e) => {
                             failures = self.back_off(e, failures).await?;
                             continue;
@@ -117,6 +122,12 @@ impl Fetcher {
                     }
                 }
             };
+            // Every call is paced, not only the empty ones: a consumer catching up takes no
+            // more than its share of the shard's 5 calls per second.
+            if let Some(last) = last_call {
+                tokio::time::sleep_until(last + self.settings.idle_time_between_reads).await;
+            }
+            last_call = Some(tokio::time::Instant::now());
             let out = match self
                 .client
                 .get_records(&it, self.settings.max_records)
@@ -125,8 +136,12 @@ impl Fetcher {
                 Ok(out) => out,
                 Err(RetrievalError::ExpiredIterator { .. }) => {
                     tracing::info!(shard = %self.shard.id, "shard iterator expired; getting a new one");
+                    // The fresh iterator is used at once: waiting out the pace again could
+                    // let it expire too.
+                    last_call = None;
                     continue;
                 }
+                Err(RetrievalError::NotFound { .. }) => return self.end_gone().await,
                 Err(e) => {
                     failures = self.back_off(e, failures).await?;
                     iterator = Some(it);
@@ -134,7 +149,6 @@ impl Fetcher {
                 }
             };
             failures = 0;
-            let fetched = out.records.len();
             let millis_behind_latest = out.millis_behind_latest;
             if let Some(m) = millis_behind_latest {
                 metrics::gauge!("MillisBehindLatest", "shard" => self.shard.id.clone())
@@ -145,8 +159,11 @@ impl Fetcher {
                 last_sequence = converted.last_sequence.clone();
             }
             let end = out.next_shard_iterator.is_none();
-            let children = match end {
-                true => Some(self.children(out.child_shards.unwrap_or_default()).await?),
+            let ending = match end {
+                true => Some(ShardEnding {
+                    children: self.children(out.child_shards.unwrap_or_default()).await?,
+                    gone: false,
+                }),
                 false => None,
             };
             if !converted.records.is_empty() || end {
@@ -155,17 +172,37 @@ impl Fetcher {
                     records: converted.records,
                     millis_behind_latest,
                     bytes: converted.bytes,
-                    children,
+                    end: ending,
                 };
                 if self.tx.send(Ok(batch)).await.is_err() || end {
                     return Ok(());
                 }
             }
             iterator = out.next_shard_iterator;
-            if fetched == 0 {
-                tokio::time::sleep(self.settings.idle_time_between_reads).await;
-            }
         }
+    }
+
+    /// The shard no longer exists: it ends here, with the children ListShards still lists
+    /// for it (none when the stream itself is gone).
+    async fn end_gone(&mut self) -> Result<(), RetrievalError> {
+        tracing::warn!(shard = %self.shard.id, "the shard no longer exists; ending it");
+        let children = match self.children(Vec::new()).await {
+            Ok(children) => children,
+            Err(RetrievalError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let batch = Batch {
+            records: Vec::new(),
+            millis_behind_latest: None,
+            bytes: 0,
+            end: Some(ShardEnding {
+                children,
+                gone: true,
+            }),
+        };
+        self.budget.add(0, 0);
+        let _ = self.tx.send(Ok(batch)).await;
+        Ok(())
     }
 
     /// Sleeps before retrying a retryable failure; gives up on the others.

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::state::{ConsumerEvent, ConsumerState, ShutdownReason, transition};
 use super::{ConsumerError, shard_end};
-use crate::lease::{HeldLease, HeldLeases, Lease, LostReason};
-use crate::retrieval::{Batch, RecordSource, Retriever, ShardSpec};
+use crate::lease::{HeldLease, HeldLeases, Lease, LostReason, ValidityWatch};
+use crate::retrieval::{Batch, RecordSource, Retriever, ShardEnding, ShardSpec};
 use crate::worker::Stats;
-use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, ShardProcessor};
+use crate::{Checkpointer, InitializeInput, ProcessRecordsInput, Record, ShardProcessor};
 
 /// Everything a shard consumer works with.
 pub(crate) struct ConsumerContext {
@@ -22,6 +23,8 @@ pub(crate) struct ConsumerContext {
     /// Raised when the worker shuts down gracefully.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) parent_poll: Duration,
+    /// Most user records per `process_records` call.
+    pub(crate) max_records_per_call: usize,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -37,9 +40,11 @@ struct Consumer<P> {
     ctx: ConsumerContext,
     processor: P,
     checkpointer: Checkpointer,
-    lost: watch::Receiver<Option<LostReason>>,
+    /// The lease's validity: checked before each delivery, waited on as the watchdog.
+    validity: ValidityWatch,
     source: Option<Box<dyn RecordSource>>,
-    children: Option<Vec<crate::lease::sync_plan::ShardInfo>>,
+    /// Set once the shard has no more records.
+    ending: Option<ShardEnding>,
     error: Option<ConsumerError>,
 }
 
@@ -51,14 +56,14 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
         ctx.leases.clone(),
         ctx.lease.checkpoint.clone(),
     );
-    let lost = ctx.held.lost_signal();
+    let validity = ctx.held.validity.watch();
     let mut consumer = Consumer {
         ctx,
         processor,
         checkpointer,
-        lost,
+        validity,
         source: None,
-        children: None,
+        ending: None,
         error: None,
     };
     let mut state = ConsumerState::WaitingOnParents;
@@ -67,7 +72,11 @@ pub(crate) async fn run<P: ShardProcessor>(ctx: ConsumerContext, processor: P) -
             ConsumerState::WaitingOnParents => consumer.wait_for_parents().await,
             ConsumerState::Initializing => consumer.initialize().await,
             ConsumerState::Processing => consumer.process().await,
-            ConsumerState::ShuttingDown(reason) => consumer.shut_down(reason).await,
+            ConsumerState::ShuttingDown(reason) => match consumer.pending_shutdown() {
+                // A stronger reason came before the shutdown work ran: it decides.
+                Some(stronger) if stronger > reason => ConsumerEvent::Shutdown(stronger),
+                _ => consumer.shut_down(reason).await,
+            },
             ConsumerState::Done(reason) => {
                 return ConsumerOutcome {
                     reason,
@@ -84,9 +93,11 @@ impl<P: ShardProcessor> Consumer<P> {
         &self.ctx.lease.key
     }
 
-    /// A shutdown already signalled, strongest reason first.
+    /// A shutdown already signalled, strongest reason first. A lease past its validity
+    /// deadline is lost from here on.
     fn pending_shutdown(&self) -> Option<ShutdownReason> {
-        if self.lost.borrow().is_some() {
+        if let Err(reason) = self.ctx.held.validity.check(Instant::now()) {
+            self.lost(reason);
             Some(ShutdownReason::LeaseLost)
         } else if *self.ctx.shutdown.borrow() {
             Some(ShutdownReason::Requested)
@@ -95,13 +106,21 @@ impl<P: ShardProcessor> Consumer<P> {
         }
     }
 
-    /// Waits for a shutdown signal; never returns otherwise.
+    /// Drops the lease from the worker's registry (a no-op when it already was).
+    fn lost(&self, reason: LostReason) {
+        let held = &self.ctx.held;
+        self.ctx.leases.lose(&held.key, held.token, reason);
+    }
+
+    /// Waits for a shutdown signal, the lease's watchdog included; never returns otherwise.
     async fn shutdown_signal(&mut self) -> ShutdownReason {
-        let (lost, shutdown) = (&mut self.lost, &mut self.ctx.shutdown);
-        tokio::select! {
-            _ = lost.wait_for(Option::is_some) => ShutdownReason::LeaseLost,
-            _ = shutdown.wait_for(|s| *s) => ShutdownReason::Requested,
-        }
+        let (validity, shutdown) = (&mut self.validity, &mut self.ctx.shutdown);
+        let lost = tokio::select! {
+            reason = validity.invalid() => reason,
+            _ = shutdown.wait_for(|s| *s) => return ShutdownReason::Requested,
+        };
+        self.lost(lost);
+        ShutdownReason::LeaseLost
     }
 
     async fn wait_for_parents(&mut self) -> ConsumerEvent {
@@ -146,7 +165,7 @@ impl<P: ShardProcessor> Consumer<P> {
         }
         let Some(mut source) = self.source.take() else {
             // The lease was already at SHARD_END: only the shard end work is left.
-            self.children = Some(Vec::new());
+            self.ending = Some(ShardEnding::default());
             return ConsumerEvent::ShardEndReached;
         };
         let next = tokio::select! {
@@ -169,27 +188,64 @@ impl<P: ShardProcessor> Consumer<P> {
         }
     }
 
+    /// Delivers a batch in calls of at most `max_records_per_call` user records, checking
+    /// the lease and the shutdown signals before each call: a consumer that lost its lease
+    /// delivers nothing more, not even the rest of the batch.
     async fn deliver(&mut self, batch: Batch) -> ConsumerEvent {
-        if let Some(last) = batch.records.last() {
-            self.checkpointer.delivered(last.position());
-            let count = batch.records.len() as u64;
-            let bytes: usize = batch.records.iter().map(|r| r.data.len()).sum();
-            self.processor
-                .process_records(ProcessRecordsInput {
-                    records: batch.records,
-                    millis_behind_latest: batch.millis_behind_latest,
-                    checkpointer: self.checkpointer.clone(),
-                })
-                .await;
-            self.ctx.stats.delivered(count, bytes as u64);
+        let Batch {
+            records,
+            millis_behind_latest,
+            end,
+            ..
+        } = batch;
+        let max = self.ctx.max_records_per_call.max(1);
+        if records.len() <= max {
+            if let Some(event) = self.deliver_call(records, millis_behind_latest).await {
+                return event;
+            }
+        } else {
+            let mut rest = records.into_iter();
+            loop {
+                let call: Vec<Record> = rest.by_ref().take(max).collect();
+                if call.is_empty() {
+                    break;
+                }
+                if let Some(event) = self.deliver_call(call, millis_behind_latest).await {
+                    return event;
+                }
+            }
         }
-        match batch.children {
-            Some(children) => {
-                self.children = Some(children);
+        match end {
+            Some(ending) => {
+                self.ending = Some(ending);
                 ConsumerEvent::ShardEndReached
             }
             None => ConsumerEvent::BatchDelivered,
         }
+    }
+
+    /// One `process_records` call; `Some(shutdown)` instead when a shutdown is pending.
+    async fn deliver_call(
+        &mut self,
+        records: Vec<Record>,
+        millis_behind_latest: Option<i64>,
+    ) -> Option<ConsumerEvent> {
+        if let Some(r) = self.pending_shutdown() {
+            return Some(ConsumerEvent::Shutdown(r));
+        }
+        let last = records.last()?;
+        self.checkpointer.delivered(last.position());
+        let count = records.len() as u64;
+        let bytes: usize = records.iter().map(|r| r.data.len()).sum();
+        self.processor
+            .process_records(ProcessRecordsInput {
+                records,
+                millis_behind_latest,
+                checkpointer: self.checkpointer.clone(),
+            })
+            .await;
+        self.ctx.stats.delivered(count, bytes as u64);
+        None
     }
 
     async fn shut_down(&mut self, reason: ShutdownReason) -> ConsumerEvent {
@@ -202,13 +258,13 @@ impl<P: ShardProcessor> Consumer<P> {
                     .await;
             }
             ShutdownReason::ShardEnd => {
-                let children = self.children.take().unwrap_or_default();
+                let ending = self.ending.take().unwrap_or_default();
                 let lease = self.ctx.lease.clone();
                 let leases = self.ctx.leases.clone();
                 if let Err(e) = shard_end::finish(
                     &leases,
                     &lease,
-                    &children,
+                    &ending,
                     &self.checkpointer,
                     &mut self.processor,
                 )

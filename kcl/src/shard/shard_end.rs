@@ -2,13 +2,16 @@
 //! `childShardIds` is written, then the processor must checkpoint `SHARD_END`.
 //!
 //! The children are created before the parent is marked finished (as the Java KCL does),
-//! so a finished lease always has its children in the table.
+//! so a finished lease always has its children in the table. A shard that no longer
+//! exists ends the same way; when it has no children either, its finished lease is
+//! garbage and is deleted at once (the Java KCL's cleanup of such leases).
 
 use std::time::Duration;
 
 use super::ConsumerError;
 use crate::lease::sync_plan::ShardInfo;
 use crate::lease::{HeldLeases, Lease, LeaseStoreError};
+use crate::retrieval::ShardEnding;
 use crate::{CheckpointError, Checkpointer, Position, ShardProcessor};
 
 /// Attempts at creating a child lease when DynamoDB throttles or fails transiently.
@@ -17,10 +20,11 @@ const CREATE_ATTEMPTS: u32 = 5;
 pub(crate) async fn finish<P: ShardProcessor>(
     leases: &HeldLeases,
     lease: &Lease,
-    children: &[ShardInfo],
+    ending: &ShardEnding,
     checkpointer: &Checkpointer,
     processor: &mut P,
 ) -> Result<(), ConsumerError> {
+    let children = &ending.children;
     for child in children {
         create_child(leases, child)
             .await
@@ -49,8 +53,23 @@ pub(crate) async fn finish<P: ShardProcessor>(
             shard_id: lease.key.clone(),
         });
     }
-    tracing::info!(shard = %lease.key, children = ?ids, "shard finished");
+    tracing::info!(shard = %lease.key, children = ?ids, gone = ending.gone, "shard finished");
+    if ending.gone && ids.is_empty() {
+        delete_garbage(leases, checkpointer).await;
+    }
     Ok(())
+}
+
+/// Deletes the finished lease of a shard that no longer exists and has no children (a
+/// failure only leaves it for the cleanup of finished leases to find).
+async fn delete_garbage(leases: &HeldLeases, checkpointer: &Checkpointer) {
+    let key = checkpointer.shard_id();
+    let Some(held) = leases.get(key, checkpointer.token()) else {
+        return;
+    };
+    if let Err(e) = leases.delete_finished(&held).await {
+        tracing::warn!(shard = key, error = %e, "could not delete the lease of a gone shard");
+    }
 }
 
 async fn create_child(leases: &HeldLeases, child: &ShardInfo) -> Result<(), LeaseStoreError> {

@@ -13,8 +13,8 @@ use tokio::sync::watch;
 pub(crate) use stats::Stats;
 pub use stats::WorkerStatus;
 
-use crate::lease::{HeldLeases, LeaseStore, LeaseStoreError};
-use crate::retrieval::{PollingSettings, RetrievalError, Retriever, StreamClient};
+use crate::lease::{HeldLeases, LeaseStore, LeaseStoreError, StoreTimeouts};
+use crate::retrieval::{PollingSettings, RetrievalError, Retriever, StreamClient, WorkerPrefetch};
 use crate::{Config, ConfigError, InitialPosition, ShardProcessorFactory};
 
 /// A worker could not run.
@@ -55,6 +55,8 @@ pub(crate) enum Control {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
+    /// Bytes prefetched over every shard.
+    pub(crate) prefetch: Arc<WorkerPrefetch>,
     pub(crate) control: watch::Sender<Control>,
     pub(crate) finished: watch::Sender<bool>,
 }
@@ -121,12 +123,17 @@ impl<F: ShardProcessorFactory> Worker<F> {
         factory: F,
     ) -> Result<Worker<F>, ConfigError> {
         config.validate()?;
-        let store = LeaseStore::new(dynamodb, &config.application_name, config.request_timeout);
+        let timeouts = StoreTimeouts {
+            lease: config.lease_attempt_timeout(),
+            table: config.request_timeout,
+        };
+        let store = LeaseStore::new(&dynamodb, &config.application_name, timeouts);
         let leases = Arc::new(HeldLeases::new(
             store,
             config.worker_identifier.clone(),
             config.failover_time,
         ));
+        let prefetch = Arc::new(WorkerPrefetch::new(config.max_prefetch_bytes));
         let stream = StreamClient::new(kinesis, config.stream.clone(), config.request_timeout)
             .with_page_size(config.list_shards_page_size);
         let retriever = Retriever {
@@ -136,6 +143,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
                 max_records: config.max_records,
                 idle_time_between_reads: config.idle_time_between_reads,
                 limits: crate::retrieval::budget_limits(&config),
+                worker: prefetch.clone(),
             },
             timestamp: match config.initial_position {
                 InitialPosition::AtTimestamp(t) => Some(t),
@@ -144,6 +152,7 @@ impl<F: ShardProcessorFactory> Worker<F> {
         };
         let shared = Arc::new(Shared {
             stats: Arc::new(Stats::new(&config.worker_identifier)),
+            prefetch,
             control: watch::channel(Control::Run).0,
             finished: watch::channel(false).0,
         });
@@ -228,6 +237,7 @@ impl WorkerHandle {
             self.leases
                 .lost_total
                 .load(std::sync::atomic::Ordering::Relaxed),
+            self.shared.prefetch.bytes() as u64,
         )
     }
 

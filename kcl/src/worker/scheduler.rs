@@ -2,7 +2,6 @@
 //! consumers, and the two ways of stopping.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -12,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::{Control, Worker, WorkerError, sync};
 use crate::ShardProcessorFactory;
 use crate::lease::taker::{self, TakerInput};
-use crate::lease::{ConcurrencyToken, ExpiryTracker, Lease, LostReason};
+use crate::lease::{ConcurrencyToken, ExpiryTracker, Lease, LostReason, renew_while_held};
 use crate::shard::ConsumerError;
 use crate::shard::ShutdownReason;
 use crate::shard::consumer::{self, ConsumerContext, ConsumerOutcome};
@@ -20,6 +19,8 @@ use crate::shard::consumer::{self, ConsumerContext, ConsumerOutcome};
 pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     w: Worker<F>,
     consumers: JoinSet<ConsumerOutcome>,
+    /// One renewal task per held lease; each ends when its lease is lost or dropped.
+    renewers: JoinSet<()>,
     /// Task id -> (lease key, acquisition token).
     tasks: HashMap<Id, (String, ConcurrencyToken)>,
     /// Leases whose consumer failed: not taken again before the instant.
@@ -34,6 +35,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         Scheduler {
             w,
             consumers: JoinSet::new(),
+            renewers: JoinSet::new(),
             tasks: HashMap::new(),
             cooldown: HashMap::new(),
             tracker: ExpiryTracker::default(),
@@ -48,10 +50,6 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             return Ok(());
         }
         let mut background = JoinSet::new();
-        background.spawn(renew_loop(
-            self.w.leases.clone(),
-            self.w.config.lease_renewal_interval,
-        ));
         background.spawn(sync_loop(
             self.w.leases.store().clone(),
             self.w.stream.clone(),
@@ -64,7 +62,8 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 biased;
                 () = until(&mut control, |c| c != Control::Run) => break,
                 Some(done) = self.consumers.join_next_with_id() => self.reap(done).await,
-                _ = take.tick() => self.take_round().await,
+                Some(_) = self.renewers.join_next(), if !self.renewers.is_empty() => {}
+                _ = take.tick() => self.take_round(&control).await,
             }
         }
         let how = *control.borrow();
@@ -73,6 +72,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             Control::Run | Control::Immediate => self.stop_now().await,
         }
         background.abort_all();
+        self.renewers.abort_all();
         tracing::info!(worker = %self.w.config.worker_identifier, ?how, "worker stopped");
         Ok(())
     }
@@ -123,23 +123,25 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             .collect()
     }
 
-    /// One taker pass: scan, decide, take.
-    async fn take_round(&mut self) {
-        let leases = match self.w.leases.store().list(false).await {
-            Ok(l) => l,
+    /// One taker pass: scan, decide, take. Nothing is taken once a shutdown was asked for
+    /// (a lease taken only to be released would have cost its owner a replay).
+    async fn take_round(&mut self, control: &watch::Receiver<Control>) {
+        let scan = match self.w.leases.store().list(false).await {
+            Ok(scan) => scan,
             Err(e) => {
                 tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
                 return;
             }
         };
         let now = Instant::now();
-        self.tracker.observe(&leases, now);
+        self.tracker.observe(&scan.leases, now);
         self.cooldown.retain(|_, t| *t > now);
         let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
         let busy = self.running_keys();
         let cfg = &self.w.config;
         let input = TakerInput {
-            leases: &leases,
+            leases: &scan.leases,
+            unreadable: scan.unreadable.len(),
             tracker: &self.tracker,
             me: &cfg.worker_identifier,
             held: &held,
@@ -153,18 +155,22 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         report(&cfg.worker_identifier, &plan.stats);
         self.w.shared.stats.taker_pass(plan.stats.available);
         let wanted: Vec<Lease> = plan.take.into_iter().chain(plan.steal).collect();
+        if *control.borrow() != Control::Run {
+            return;
+        }
         let me = cfg.worker_identifier.clone();
         let store = self.w.leases.store().clone();
         let takes = wanted.into_iter().map(|lease| {
             let (store, me) = (store.clone(), me.clone());
             async move {
+                let sent = Instant::now();
                 let r = store
                     .take(&lease.key, lease.counter, lease.owner.as_deref(), &me)
                     .await;
-                (lease, r)
+                (lease, sent, r)
             }
         });
-        for (mut lease, result) in futures::future::join_all(takes).await {
+        for (mut lease, sent, result) in futures::future::join_all(takes).await {
             match result {
                 Ok(counter) => {
                     if lease.owner.as_ref().is_some_and(|o| *o != me) {
@@ -172,7 +178,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                     }
                     lease.counter = counter;
                     lease.owner = Some(me.clone());
-                    self.start_consumer(lease);
+                    self.start_consumer(lease, sent);
                 }
                 Err(e) => {
                     tracing::debug!(lease = %lease.key, error = %e, "could not take the lease")
@@ -181,8 +187,13 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
     }
 
-    fn start_consumer(&mut self, lease: Lease) {
-        let held = self.w.leases.insert(&lease.key, lease.counter);
+    fn start_consumer(&mut self, lease: Lease, sent: Instant) {
+        let held = self.w.leases.insert(&lease.key, lease.counter, sent);
+        self.renewers.spawn(renew_while_held(
+            self.w.leases.clone(),
+            held.clone(),
+            self.w.config.lease_renewal_interval,
+        ));
         self.w.shared.stats.taken();
         let key = lease.key.clone();
         let processor = self.w.factory.create(&key);
@@ -193,6 +204,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             retriever: self.w.retriever.clone(),
             shutdown: self.graceful.subscribe(),
             parent_poll: self.w.config.parent_shard_poll_interval,
+            max_records_per_call: self.w.config.max_records_per_call,
             stats: self.w.shared.stats.clone(),
         };
         let id = self.consumers.spawn(consumer::run(ctx, processor)).id();
@@ -253,8 +265,10 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         loop {
             tokio::select! {
                 () = until(control, |c| c == Control::Immediate) => {
-                    self.consumers.abort_all();
-                    self.w.leases.lose_all(LostReason::WorkerStopping);
+                    // As documented for an immediate shutdown: every consumer still running
+                    // sees its lease lost (and its processor's lease_lost, unless it is
+                    // already in its final call); nothing more is released.
+                    self.stop_now().await;
                     return;
                 }
                 done = self.consumers.join_next_with_id() => match done {
@@ -296,15 +310,6 @@ fn report(worker: &str, stats: &taker::TakerStats) {
     metrics::gauge!("NumWorkers", "worker" => w.clone()).set(stats.workers as f64);
     metrics::gauge!("ExpiredLeases", "worker" => w.clone()).set(stats.available as f64);
     metrics::gauge!("LeaseSpillover", "worker" => w).set(stats.spillover as f64);
-}
-
-async fn renew_loop(leases: Arc<crate::lease::HeldLeases>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        leases.renew_all().await;
-    }
 }
 
 async fn sync_loop(

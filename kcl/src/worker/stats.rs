@@ -57,7 +57,12 @@ impl Stats {
         self.consumer_errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn status(&self, held: BTreeSet<String>, lost: u64) -> WorkerStatus {
+    pub(crate) fn status(
+        &self,
+        held: BTreeSet<String>,
+        lost: u64,
+        prefetched: u64,
+    ) -> WorkerStatus {
         WorkerStatus {
             worker_id: self.worker.clone(),
             held_leases: held,
@@ -69,6 +74,7 @@ impl Stats {
             consumer_errors: self.consumer_errors.load(Ordering::Relaxed),
             available_leases: self.available.load(Ordering::Relaxed),
             taker_passes: self.taker_passes.load(Ordering::Relaxed),
+            prefetched_bytes: prefetched,
         }
     }
 }
@@ -97,4 +103,7 @@ pub struct WorkerStatus {
     pub available_leases: u64,
     /// Taker passes that scanned the table.
     pub taker_passes: u64,
+    /// Record bytes fetched from every shard and not yet processed (bounded by
+    /// `max_prefetch_bytes`, plus at most one GetRecords response per shard).
+    pub prefetched_bytes: u64,
 }

@@ -30,11 +30,12 @@ pub(crate) async fn sync_shards(
     stream: &StreamClient,
     initial: InitialPosition,
 ) -> Result<usize, SyncError> {
-    let leases = store.list(true).await?;
-    let filter = leases.is_empty().then_some(initial);
+    let scan = store.list(true).await?;
+    let filter = scan.is_empty().then_some(initial);
     let shards = stream.list_shards(filter).await?;
+    let present = scan.present();
     let mut created = 0;
-    for lease in sync_plan::plan(&shards, &leases, initial) {
+    for lease in sync_plan::plan(&shards, &present, initial) {
         if store.create_if_absent(&lease).await? {
             tracing::info!(lease = %lease.key, checkpoint = %lease.checkpoint, "created a lease");
             created += 1;
@@ -45,9 +46,9 @@ pub(crate) async fn sync_shards(
 
 /// Deletes finished leases whose children have all started. Returns how many.
 pub(crate) async fn clean_up(store: &LeaseStore) -> Result<usize, SyncError> {
-    let leases = store.list(true).await?;
+    let scan = store.list(true).await?;
     let mut deleted = 0;
-    for (key, counter) in sync_plan::finished_to_delete(&leases) {
+    for (key, counter) in sync_plan::finished_to_delete(&scan.leases, &scan.unreadable) {
         match store.delete_finished(&key, counter).await {
             Ok(()) => {
                 tracing::info!(lease = %key, "deleted a finished lease");

@@ -100,6 +100,8 @@ pub struct Seen {
     pub key: String,
     pub data: String,
     pub position: kcl::Position,
+    /// When the batch holding it reached the processor.
+    pub at: std::time::Instant,
 }
 
 /// What every recording processor of a test saw, in delivery order.
@@ -181,6 +183,7 @@ pub struct Recorder {
 
 impl ShardProcessor for Recorder {
     async fn process_records(&mut self, input: ProcessRecordsInput) {
+        let at = std::time::Instant::now();
         {
             let mut entries = self.log.entries.lock().unwrap();
             for r in &input.records {
@@ -190,6 +193,7 @@ impl ShardProcessor for Recorder {
                     key: r.partition_key.to_string(),
                     data: String::from_utf8_lossy(&r.data).into_owned(),
                     position: r.position(),
+                    at,
                 });
             }
         }

@@ -1,40 +1,47 @@
 //! A `futures::Stream` of records for simple consumers, built on a [`Worker`].
+//!
+//! Checkpoints made through the stream cover only records the reader has taken from it and
+//! checkpointed: a record buffered in the stream (or still in the worker) is never covered,
+//! and a closed shard is finished (`SHARD_END`, so its children start) only once the reader
+//! has checkpointed its last record.
+
+mod processor;
+mod taken;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use processor::StreamProcessor;
+use taken::{TakenShard, TakenShards};
+
 use crate::{
-    CheckpointError, Checkpointer, Config, ConfigError, ProcessRecordsInput, Record,
-    ShardProcessor, Worker, WorkerError, WorkerHandle,
+    CheckpointError, Config, ConfigError, Position, Record, Worker, WorkerError, WorkerHandle,
 };
 
 /// One record from a [`RecordStream`], with what it takes to checkpoint it.
-///
-/// Dropping it marks it handled: at the end of a closed shard, `SHARD_END` is
-/// checkpointed once every record of the shard was dropped, so the children start.
 #[derive(Debug)]
 pub struct StreamRecord {
     /// The shard it came from.
     pub shard_id: Arc<str>,
     /// The record.
     pub record: Record,
-    checkpointer: Checkpointer,
-    _outstanding: Outstanding,
+    shard: Arc<TakenShard>,
 }
 
 impl StreamRecord {
     /// Checkpoints this shard at this record: it and every earlier record of the shard
     /// count as processed. Checkpoint after processing (at-least-once); checkpointing
-    /// every N records is much cheaper than every one.
+    /// every N records is much cheaper than every one. The last record of a closed shard
+    /// checkpoints `SHARD_END`.
     pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
-        self.checkpointer
+        self.shard
+            .checkpointer
             .checkpoint_at(
                 &self.record.sequence_number,
                 self.record.sub_sequence_number,
@@ -42,45 +49,56 @@ impl StreamRecord {
             .await
     }
 
-    /// The shard's checkpointer.
-    pub fn checkpointer(&self) -> &Checkpointer {
-        &self.checkpointer
-    }
-}
-
-/// Records of a shard handed out and not dropped yet.
-#[derive(Debug, Default)]
-struct Tracker {
-    outstanding: AtomicUsize,
-    drained: Notify,
-}
-
-#[derive(Debug)]
-struct Outstanding(Arc<Tracker>);
-
-impl Outstanding {
-    fn new(tracker: &Arc<Tracker>) -> Self {
-        tracker.outstanding.fetch_add(1, Ordering::AcqRel);
-        Outstanding(tracker.clone())
-    }
-}
-
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        if self.0.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.drained.notify_waiters();
+    /// The shard's checkpointer, bounded by what the reader took from the stream.
+    pub fn checkpointer(&self) -> StreamCheckpointer {
+        StreamCheckpointer {
+            shard: self.shard.clone(),
         }
+    }
+}
+
+/// Checkpoints one shard of a [`RecordStream`], never beyond the last record of that shard
+/// the reader has taken from the stream. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(r: kcl::StreamRecord) -> Result<(), kcl::CheckpointError> {
+/// // Covers this shard's records taken so far, and nothing still buffered.
+/// r.checkpointer().checkpoint().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct StreamCheckpointer {
+    shard: Arc<TakenShard>,
+}
+
+impl StreamCheckpointer {
+    /// The shard.
+    pub fn shard_id(&self) -> &str {
+        self.shard.checkpointer.shard_id()
+    }
+
+    /// Checkpoints the shard at the last record the reader took from the stream (a no-op
+    /// when it is checkpointed already).
+    pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
+        self.shard.checkpoint_taken().await.map(|_| ())
+    }
+
+    /// The last checkpoint written.
+    pub fn last_checkpoint(&self) -> Position {
+        self.shard.checkpointer.last_checkpoint()
     }
 }
 
 /// The records of a stream, from every shard this worker holds, as a
 /// [`futures::Stream`]. Runs a [`Worker`] in the background; the stream ends when the
 /// worker stops. Dropping the stream stops the worker abruptly (use
-/// [`handle`](Self::handle)`.graceful_shutdown()` to release the leases first).
+/// [`handle`](Self::handle)`.graceful_shutdown()` to release the leases first). Records of
+/// a shard whose lease was lost are not handed out (the next owner delivers them again).
 ///
 /// ```no_run
 /// use futures::StreamExt;
 /// # async fn demo(kinesis: aws_sdk_kinesis::Client, dynamodb: aws_sdk_dynamodb::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// // At-least-once: only what was taken from the stream and processed is checkpointed.
 /// let config = kcl::Config::new("my-app", kcl::StreamId::Name("orders".into()));
 /// let mut records = kcl::RecordStream::new(config, kinesis, dynamodb)?;
 /// let mut n = 0;
@@ -88,7 +106,7 @@ impl Drop for Outstanding {
 ///     println!("{}: {:?}", r.shard_id, r.record.data);
 ///     n += 1;
 ///     if n % 1000 == 0 {
-///         r.checkpoint().await?; // at-least-once: after processing
+///         records.checkpoint_taken().await?; // every shard, up to what was taken
 ///     }
 /// }
 /// # Ok(()) }
@@ -96,6 +114,7 @@ impl Drop for Outstanding {
 pub struct RecordStream {
     rx: mpsc::Receiver<Vec<StreamRecord>>,
     buffered: VecDeque<StreamRecord>,
+    shards: Arc<TakenShards>,
     handle: WorkerHandle,
     task: JoinHandle<Result<(), WorkerError>>,
 }
@@ -124,14 +143,10 @@ impl RecordStream {
     ) -> Result<RecordStream, ConfigError> {
         let (tx, rx) = mpsc::channel(4);
         let handle_cell: Arc<OnceLock<WorkerHandle>> = Arc::new(OnceLock::new());
+        let shards = Arc::new(TakenShards::default());
         let factory = {
-            let (tx, cell) = (tx.clone(), handle_cell.clone());
-            move |shard: &str| StreamProcessor {
-                shard: Arc::from(shard),
-                tx: tx.clone(),
-                tracker: Arc::new(Tracker::default()),
-                handle: cell.clone(),
-            }
+            let (tx, cell, shards) = (tx.clone(), handle_cell.clone(), shards.clone());
+            move |shard: &str| StreamProcessor::new(shard, tx.clone(), shards.clone(), cell.clone())
         };
         let worker = Worker::new(config, kinesis, dynamodb, factory)?;
         let handle = worker.handle();
@@ -141,6 +156,7 @@ impl RecordStream {
         Ok(RecordStream {
             rx,
             buffered: VecDeque::new(),
+            shards,
             handle,
             task,
         })
@@ -150,6 +166,13 @@ impl RecordStream {
     pub fn handle(&self) -> &WorkerHandle {
         &self.handle
     }
+
+    /// Checkpoints every shard held at the last record taken from the stream (records
+    /// still buffered are not covered); returns how many shards were checkpointed. A closed
+    /// shard whose last record was taken is finished by it, and its children start.
+    pub async fn checkpoint_taken(&self) -> Result<usize, CheckpointError> {
+        self.shards.checkpoint_all().await
+    }
 }
 
 impl Stream for RecordStream {
@@ -158,6 +181,10 @@ impl Stream for RecordStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamRecord>> {
         loop {
             if let Some(r) = self.buffered.pop_front() {
+                if !r.shard.checkpointer.lease_valid() {
+                    continue;
+                }
+                r.shard.take(r.record.position());
                 return Poll::Ready(Some(r));
             }
             match self.rx.poll_recv(cx) {
@@ -165,68 +192,6 @@ impl Stream for RecordStream {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
-        }
-    }
-}
-
-struct StreamProcessor {
-    shard: Arc<str>,
-    tx: mpsc::Sender<Vec<StreamRecord>>,
-    tracker: Arc<Tracker>,
-    handle: Arc<OnceLock<WorkerHandle>>,
-}
-
-impl ShardProcessor for StreamProcessor {
-    async fn process_records(&mut self, input: ProcessRecordsInput) {
-        let batch: Vec<StreamRecord> = input
-            .records
-            .into_iter()
-            .map(|record| StreamRecord {
-                shard_id: self.shard.clone(),
-                record,
-                checkpointer: input.checkpointer.clone(),
-                _outstanding: Outstanding::new(&self.tracker),
-            })
-            .collect();
-        // A reader that stopped reading must not hold a graceful shutdown up: the batch
-        // is then dropped undelivered (it is after the last checkpoint, so it comes again).
-        match self.handle.get() {
-            Some(handle) => {
-                tokio::select! {
-                    _ = self.tx.send(batch) => {}
-                    () = handle.shutdown_requested() => {}
-                }
-            }
-            None => {
-                let _ = self.tx.send(batch).await;
-            }
-        }
-    }
-
-    async fn shard_ended(&mut self, checkpointer: Checkpointer) {
-        let drained = async {
-            loop {
-                let drained = self.tracker.drained.notified();
-                if self.tracker.outstanding.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                drained.await;
-            }
-        };
-        let stopping = async {
-            match self.handle.get() {
-                Some(h) => h.shutdown_requested().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = drained => {}
-            // Not all records of the shard were handled: SHARD_END is not recorded and
-            // the shard is read again from its last checkpoint later.
-            () = stopping => return,
-        }
-        if let Err(e) = checkpointer.checkpoint().await {
-            tracing::warn!(shard = %self.shard, error = %e, "SHARD_END checkpoint failed");
         }
     }
 }
