@@ -236,12 +236,17 @@ impl Driver {
 
     /// Whether everything held goes now rather than at its deadline: on shutdown, while a
     /// flush waits, or when puts wait for room that only sending what is held can free
-    /// (nothing of this stream is in flight; while requests are in flight their completions
-    /// free room, and sending at every event would only shrink aggregates and requests).
+    /// (nothing of this stream is in flight and nothing waits in a lane for its shard's
+    /// rate limit; while requests are in flight their completions free room, and while
+    /// lanes wait for their limits the room comes as they go: sending at every event would
+    /// only shrink aggregates and requests, and under the limits put more records behind
+    /// them, each woken for and carried at a cost).
     fn send_everything(&self) -> bool {
         self.closing
             || !self.flushes.is_empty()
-            || (self.requests.is_empty() && self.shared.budget.under_pressure())
+            || (self.requests.is_empty()
+                && self.lanes.is_empty()
+                && self.shared.budget.under_pressure())
     }
 
     /// Whether records of one shard are kept in order (`Ordering::PerShard`).

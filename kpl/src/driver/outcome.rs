@@ -80,7 +80,7 @@ impl Driver {
                 shard_id,
                 sequence_number,
             } => {
-                self.lanes.succeeded(&shard_id);
+                self.lanes.succeeded(&shard_id, now);
                 let landing = Landing {
                     shard_id,
                     sequence_number,
@@ -129,7 +129,7 @@ impl Driver {
         match verdict {
             Verdict::Retry { throttled } => {
                 if let (true, Some(shard)) = (throttled, &sending.shard) {
-                    self.lanes.throttled(shard);
+                    self.lanes.throttled(shard, now);
                 }
                 self.retry(sending, now);
             }

@@ -156,16 +156,16 @@ impl Lanes {
     }
 
     /// The shard throttled a record: slow its lane down.
-    pub(crate) fn throttled(&mut self, shard: &str) {
+    pub(crate) fn throttled(&mut self, shard: &str, now: Instant) {
         if let Some(lane) = self.shards.get_mut(shard) {
-            lane.limit.throttled();
+            lane.limit.throttled(now);
         }
     }
 
     /// A record was written to the shard.
-    pub(crate) fn succeeded(&mut self, shard: &str) {
+    pub(crate) fn succeeded(&mut self, shard: &str, now: Instant) {
         if let Some(lane) = self.shards.get_mut(shard) {
-            lane.limit.succeeded();
+            lane.limit.succeeded(now);
         }
     }
 
@@ -173,6 +173,11 @@ impl Lanes {
     pub(crate) fn retain_open(&mut self, open: impl Fn(&str) -> bool) {
         self.shards
             .retain(|id, lane| open(id) || !lane.queue.is_empty() || lane.out);
+    }
+
+    /// Whether no record is queued in any lane.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues().all(VecDeque::is_empty)
     }
 
     fn queues(&self) -> impl Iterator<Item = &VecDeque<Outgoing>> {

@@ -103,8 +103,8 @@ async fn unordered_lanes_release_what_the_buckets_allow_and_unmapped_at_once() {
     lanes.release(now, &mut out);
     assert_eq!(out.len(), 10 + 5);
     assert_eq!(lanes.factor("a"), Some(1.0));
-    lanes.throttled("a");
-    assert_eq!(lanes.factor("a"), Some(0.5));
+    lanes.throttled("a", now);
+    assert_eq!(lanes.factor("a"), Some(0.95));
 }
 
 #[tokio::test(start_paused = true)]

@@ -43,17 +43,87 @@ async fn an_oversized_record_goes_when_the_bucket_is_full() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn throttling_slows_a_shard_and_success_recovers_it() {
-    let (mut l, _) = limit(100);
-    l.throttled();
-    l.throttled();
-    assert_eq!(l.factor(), 0.25);
-    for _ in 0..100 {
-        l.throttled();
+async fn throttles_within_a_second_cut_the_rate_once() {
+    let (mut l, now) = limit(100);
+    for _ in 0..10 {
+        l.throttled(now);
+    }
+    assert_eq!(
+        l.factor(),
+        CUT,
+        "ten throttled records of one second are one cut"
+    );
+    l.throttled(now + Duration::from_millis(999));
+    assert_eq!(l.factor(), CUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttles_that_keep_coming_cut_deeper_down_to_the_floor() {
+    let (mut l, now) = limit(100);
+    l.throttled(now);
+    l.throttled(now + Duration::from_secs(1));
+    assert!(
+        (l.factor() - CUT * CUT_PERSISTENT).abs() < 1e-9,
+        "{}",
+        l.factor()
+    );
+    for s in 2..100 {
+        l.throttled(now + Duration::from_secs(s));
     }
     assert_eq!(l.factor(), MIN_FACTOR);
-    for _ in 0..100 {
-        l.succeeded();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_long_after_the_last_cuts_by_the_small_step() {
+    let (mut l, now) = limit(100);
+    l.throttled(now);
+    l.throttled(now + PERSISTENT + Duration::from_millis(1));
+    assert!((l.factor() - CUT * CUT).abs() < 1e-9, "{}", l.factor());
+}
+
+#[tokio::test(start_paused = true)]
+async fn success_gives_the_rate_back_in_proportion_to_time() {
+    let (mut l, now) = limit(100);
+    l.throttled(now);
+    // successes in the same instant give nothing back: no burst of recovery per record
+    for _ in 0..1000 {
+        l.succeeded(now);
     }
+    assert_eq!(l.factor(), CUT);
+    // a 5 % cut leaves it near the rate it throttled at: the slow recovery
+    l.succeeded(now + Duration::from_secs(1));
+    assert!((l.factor() - (CUT + RECOVERY_PER_S)).abs() < 1e-9);
+    l.succeeded(now + Duration::from_secs(100));
     assert_eq!(l.factor(), 1.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deep_cut_is_made_good_fast_up_to_near_the_last_throttle() {
+    let (mut l, now) = limit(100);
+    l.throttled(now);
+    l.throttled(now + Duration::from_secs(1));
+    let ceiling = CUT;
+    let cut = CUT * CUT_PERSISTENT;
+    // well below NEAR x the rate it last throttled at: the fast recovery, up to there
+    let t = now + Duration::from_secs(1) + Duration::from_millis(500);
+    l.succeeded(t);
+    assert!((l.factor() - (cut + FAST_RECOVERY_PER_S * 0.5)).abs() < 1e-9);
+    l.succeeded(t + Duration::from_secs(2));
+    let near = ceiling * NEAR;
+    assert!(
+        l.factor() > near && l.factor() < near + 2.0 * RECOVERY_PER_S,
+        "{}",
+        l.factor()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_drops_the_tokens_saved_up() {
+    let (mut l, now) = limit(100);
+    assert!(l.try_take(now, 10));
+    l.throttled(now);
+    assert!(
+        !l.try_take(now, 10),
+        "nothing goes at once after a throttle"
+    );
 }
