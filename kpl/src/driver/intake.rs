@@ -178,19 +178,19 @@ impl Driver {
     }
 
     /// Without a map (the first listing is under way, stalls or fails), records go out
-    /// alone with their own hash keys (the KPL's fallback) once they are due: at their
-    /// deadline; in ordered mode, where they then go one per hash key at a time, once half
-    /// their TTL has passed (a listing that failed is retried within it, and the map lets
-    /// them go aggregated, a shard at a time).
-    pub(super) fn release_premap(&mut self, now: Instant) {
+    /// alone with their own hash keys (the KPL's fallback) once they are due: when a first
+    /// listing failed or timed out (`all`), or once half their TTL has passed (a slow first
+    /// listing is waited for: the map lets them go aggregated, a shard at a time; in
+    /// ordered mode they go one per hash key at a time).
+    pub(super) fn release_premap(&mut self, now: Instant, all: bool) {
         if self.map.is_some() || self.premap.0.is_empty() {
             return;
         }
-        let force = self.send_everything();
-        let ordered = self.ordered();
+        // A flush or a shutdown waits for the map too (within the same bound): sending
+        // records alone because a caller flushed would give up aggregation for nothing.
         let (due, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap.0)
             .into_iter()
-            .partition(|p| force || premap_due(p, ordered) <= now);
+            .partition(|p| all || premap_due(p) <= now);
         self.premap.0 = wait;
         for p in due {
             self.lanes.push(alone(None, p), now);
@@ -199,8 +199,7 @@ impl Driver {
 
     /// When the first record waiting for a map goes without one.
     pub(super) fn premap_next(&self) -> Option<Instant> {
-        let ordered = self.ordered();
-        self.premap.0.iter().map(|p| premap_due(p, ordered)).min()
+        self.premap.0.iter().map(premap_due).min()
     }
 
     /// Registers a flush: everything held goes now, and `done` is answered once every
@@ -223,10 +222,6 @@ impl Driver {
 }
 
 /// When a record waiting for a first map goes without one (see `release_premap`).
-fn premap_due(p: &Pending, ordered: bool) -> Instant {
-    if ordered {
-        p.arrived() + (p.expiry() - p.arrived()) / 2
-    } else {
-        p.deadline()
-    }
+fn premap_due(p: &Pending) -> Instant {
+    p.arrived() + (p.expiry() - p.arrived()) / 2
 }

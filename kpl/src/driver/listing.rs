@@ -57,8 +57,10 @@ impl Driver {
             Ok(Ok(_)) | Ok(Err(ListError::Failed(_))) | Err(_) => {
                 tracing::debug!(stream = %self.stream, "listing shards failed; retrying with backoff");
                 self.refresh.failed(now);
-                // Records written where the map did not predict cannot be verified now.
+                // Records written where the map did not predict cannot be verified now;
+                // records waiting for a first map go without one.
                 self.resend_unverified_alone();
+                self.release_premap(now, true);
             }
         }
     }

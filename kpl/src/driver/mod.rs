@@ -213,7 +213,7 @@ impl Driver {
     fn pump(&mut self, now: Instant) {
         self.start_listing(now);
         self.sweep(now);
-        self.release_premap(now);
+        self.release_premap(now, false);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
         if self.send_everything() {
