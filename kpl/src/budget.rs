@@ -2,7 +2,7 @@
 //! taken before a record enters the pipeline and given back when it completes (written or
 //! failed), so memory stays bounded however slow Kinesis is.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -35,6 +35,9 @@ pub(crate) struct Budget {
     /// Signalled when a put starts waiting: holding records back to fill aggregates is
     /// pointless then, so drivers send what they hold at once.
     pressure: Notify,
+    /// How many times a put started waiting: a driver that looked at the pressure before
+    /// a put started waiting sees the count moved, however late it starts listening.
+    pressure_epoch: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,7 @@ impl Budget {
             freed: Notify::new(),
             waiters: AtomicUsize::new(0),
             pressure: Notify::new(),
+            pressure_epoch: AtomicU64::new(0),
         })
     }
 
@@ -108,6 +112,7 @@ impl Budget {
             if let Some(permit) = self.try_acquire(bytes) {
                 return permit;
             }
+            self.pressure_epoch.fetch_add(1, Ordering::SeqCst);
             self.pressure.notify_waiters();
             freed.await;
         }
@@ -118,9 +123,24 @@ impl Budget {
         self.waiters.load(Ordering::Relaxed) > 0
     }
 
-    /// Resolves when a put starts waiting for room.
-    pub(crate) async fn pressured(&self) {
-        self.pressure.notified().await;
+    /// The count of puts that started waiting, to pass to
+    /// [`pressured_since`](Self::pressured_since) (read it before looking at the pressure).
+    pub(crate) fn pressure_epoch(&self) -> u64 {
+        self.pressure_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once a put has started waiting for room since the count was `seen`: at
+    /// once if one did in between (a wake-up cannot be missed, however late this is polled).
+    pub(crate) async fn pressured_since(&self, seen: u64) {
+        loop {
+            let notified = self.pressure.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pressure_epoch() != seen {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// What is in use now.
@@ -193,6 +213,7 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn both_bounds_hold() {
@@ -264,6 +285,27 @@ mod tests {
         assert!(b.try_grow(&mut held, 100));
         drop(held);
         assert_eq!(b.used(), Used::default(), "the rest returned when dropped");
+    }
+
+    #[tokio::test]
+    async fn a_put_that_waits_after_the_driver_looked_still_wakes_it() {
+        let b = Budget::new(1, 100);
+        let _held = b.try_acquire(10).unwrap();
+        // The driver reads the count and the pressure (none), then works a while ...
+        let seen = b.pressure_epoch();
+        assert!(!b.under_pressure());
+        // ... and meanwhile a put starts waiting ...
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.acquire(10).await.bytes }
+        });
+        while !b.under_pressure() {
+            tokio::task::yield_now().await;
+        }
+        // ... before the driver starts listening: it must still wake.
+        let woke = tokio::time::timeout(Duration::from_secs(1), b.pressured_since(seen)).await;
+        assert!(woke.is_ok(), "the wake-up was missed");
+        waiter.abort();
     }
 
     #[tokio::test]

@@ -31,8 +31,9 @@
 //!    map, binary search on ending hash keys);
 //! 2. **aggregation**: one open aggregate per shard (never two shards in one), finished when
 //!    full or at its deadline (put + `record_max_buffered_time`);
-//! 3. **limiter**: token buckets per shard for records and bytes at `rate_limit` % of the shard
-//!    limits, halved when the shard throttles and recovering on success;
+//! 3. **lanes**: one queue per shard of the Kinesis records ready to go, behind token
+//!    buckets for records and bytes at `rate_limit` % of the shard limits (halved when the
+//!    shard throttles, recovering on success); retries pass them too;
 //! 4. **collector**: PutRecords requests of at most 500 records / 5 MiB, sent when full, at
 //!    their earliest deadline, or when one shard holds 256 KiB;
 //! 5. **sender**: at most `max_connections` requests in flight; the aggregates of a request
@@ -40,44 +41,44 @@
 //! 6. **outcome**: written records complete; throttled, failed or timed-out ones go back to the
 //!    front due in `record_max_buffered_time / 2`; records written to a shard their hash keys
 //!    do not belong to (the map was stale) are checked against the fresh map and sent again
-//!    if a KCL-style consumer would drop them; a record whose TTL passes fails as expired.
+//!    if a KCL-style consumer would drop them; a record whose TTL passes fails as expired,
+//!    wherever it waits (the driver's ledger lists every place).
+//!
+//! Without a shard map (ListShards stalls, every listing has a timeout, or keeps failing),
+//! records go out alone with their own hash keys as explicit hash keys, as the KPL's do.
 //!
 //! Backpressure: `max_outstanding_records` and `max_outstanding_bytes` bound what is put
 //! and not yet completed; `put` waits for room (and the pipeline then sends what it holds
 //! at once), `try_put` fails fast. `flush` resolves when everything put before it is
 //! complete; `shutdown` flushes until a deadline, then hands back what is left.
 //!
-//! Ordering: with [`Ordering::PerShard`], a shard has at most one request in flight carrying
-//! at most one of its Kinesis records, and a failed record is retried ahead of newer ones,
-//! so records of a partition key arrive in the order they were put (resharding aside:
-//! records re-sent because the map was stale go to the new shards).
+//! Ordering: with [`Ordering::PerShard`], each shard's lane lets its next Kinesis record go
+//! only when the one before is written or back at its front, so a shard has at most one
+//! Kinesis record in flight and a failed one is retried ahead of anything newer, through
+//! the same rate limit: records of a partition key (with the same explicit hash key, if
+//! any) arrive in the order they were put. Exceptions: records sent again because the map
+//! was stale go to the new shards after newer ones may have; a request that timed out may
+//! still be applied late, so a copy of a record may follow newer ones (at least once).
 
 // A `PutError` carries the record back by design (nothing is lost with an error); it is
 // larger than clippy likes for an `Err`, and boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-mod aggregation;
 mod batch;
 mod budget;
-mod collector;
 mod completion;
 mod config;
 mod driver;
 mod error;
 mod handle;
-mod json_writer;
-mod limiter;
-mod listing;
+mod io;
 mod metrics;
 mod pending;
 mod producer;
-mod put_records_body;
 mod record;
-mod refresh;
-mod retrier;
-mod sender;
-mod shard_map;
+mod report;
 mod sink;
+mod stages;
 #[cfg(test)]
 mod testing;
 mod validate;
@@ -86,7 +87,7 @@ pub use batch::BatchHandle;
 pub use config::{
     ConfigError, ENV_PREFIX, MetricsGranularity, MetricsLevel, Ordering, ProducerConfig,
 };
-pub use error::{ErrorCode, PutError, PutErrorKind, ValidationError};
+pub use error::{ErrorClass, ErrorCode, PutError, PutErrorKind, ValidationError};
 pub use handle::PutHandle;
 pub use kinesis_agg as agg;
 
@@ -96,6 +97,7 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 pub use budget::RECORD_OVERHEAD_BYTES;
 pub use metrics::names as metric_names;
-pub use producer::{Outstanding, Producer, ShutdownReport};
+pub use producer::Producer;
 pub use record::{Attempt, AttemptError, Attempts, PutResult, Record};
+pub use report::{Outstanding, ShutdownReport, UnverifiedRecord};
 pub use sink::PutSink;

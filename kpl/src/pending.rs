@@ -49,6 +49,15 @@ impl Incoming {
     pub(crate) fn record(&self) -> Option<&UserRecord> {
         self.parts.as_ref().map(|p| &p.record)
     }
+
+    /// Completes it with `kind` (it was never taken in) and hands the record back.
+    pub(crate) fn fail(mut self, kind: PutErrorKind) -> Option<Record> {
+        let Parts { record, done } = self.parts.take()?;
+        let record = to_record(&self.stream, &record);
+        let error = PutError::new(kind, record.clone(), Attempts::default());
+        done.send(Err(Box::new(error)));
+        Some(record)
+    }
 }
 
 impl Drop for Incoming {
@@ -116,18 +125,55 @@ impl Ticks {
     }
 }
 
-/// The failed attempts of a record in the pipeline: nothing allocated until one fails.
+/// The failed attempts of a record in the pipeline: nothing allocated until one fails,
+/// and at most [`Attempts::KEPT`] kept however many it makes (the first, and the last ones).
 #[derive(Debug, Default)]
-#[allow(clippy::box_collection)] // one pointer in the record instead of a vector's three words
-struct Failures(Option<Box<Vec<Attempt>>>);
+struct Failures(Option<Box<FailureLog>>);
+
+#[derive(Debug)]
+struct FailureLog {
+    kept: Vec<Attempt>,
+    /// Attempts dropped between the first and the last ones.
+    omitted: u32,
+    /// When the last attempt ended (the next attempt's delay counts from it).
+    last_end: Instant,
+}
 
 impl Failures {
     fn as_slice(&self) -> &[Attempt] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
+        self.0.as_deref().map_or(&[], |log| log.kept.as_slice())
     }
 
-    fn take(&mut self) -> Vec<Attempt> {
-        self.0.take().map_or_else(Vec::new, |v| *v)
+    fn push(&mut self, attempt: Attempt, ended: Instant) {
+        let log = self.0.get_or_insert_with(|| {
+            Box::new(FailureLog {
+                kept: Vec::with_capacity(Attempts::KEPT),
+                omitted: 0,
+                last_end: ended,
+            })
+        });
+        if log.kept.len() >= Attempts::KEPT {
+            // Keep the first; drop the oldest of the last ones.
+            log.kept.remove(1);
+            log.omitted = log.omitted.saturating_add(1);
+        }
+        log.kept.push(attempt);
+        log.last_end = ended;
+    }
+
+    /// The attempts, then `last` (kept within the bound).
+    fn finish(&mut self, last: Option<Attempt>) -> Attempts {
+        let Some(mut log) = self.0.take() else {
+            return Attempts::from_kept(last.into_iter().collect(), 0);
+        };
+        if let Some(last) = last {
+            if log.kept.len() >= Attempts::KEPT {
+                log.kept.remove(1);
+                log.omitted = log.omitted.saturating_add(1);
+            }
+            log.kept.push(last);
+        }
+        Attempts::from_kept(log.kept, log.omitted)
     }
 }
 
@@ -188,17 +234,16 @@ impl Pending {
 
     /// Records a failed attempt.
     pub(crate) fn push_attempt(&mut self, attempt: Attempt) {
-        self.failures
-            .0
-            .get_or_insert_with(Box::default)
-            .push(attempt);
+        let ended = self.idle_since() + attempt.delay + attempt.duration;
+        self.failures.push(attempt, ended);
     }
 
     /// When the last attempt ended (or the put), to compute the next attempt's delay.
     pub(crate) fn idle_since(&self) -> Instant {
-        self.attempts()
-            .iter()
-            .fold(self.arrived, |t, a| t + a.delay + a.duration)
+        self.failures
+            .0
+            .as_deref()
+            .map_or(self.arrived, |log| log.last_end)
     }
 
     /// What it counts against the backpressure budget.
@@ -225,7 +270,7 @@ impl Pending {
         last: Attempt,
         deliveries: &mut Deliveries,
     ) {
-        let attempts = Attempts::then(self.failures.take(), last);
+        let attempts = self.failures.finish(Some(last));
         if let Some(done) = self.done.take() {
             let result = PutResult {
                 shard_id,
@@ -241,7 +286,7 @@ impl Pending {
     /// Completes with an error, handing the record back.
     pub(crate) fn fail(mut self, kind: PutErrorKind) -> Record {
         let record = self.to_record();
-        let attempts = Attempts::from_vec(self.failures.take());
+        let attempts = self.failures.finish(None);
         if let Some(done) = self.done.take() {
             done.send(Err(Box::new(PutError::new(kind, record.clone(), attempts))));
         }
@@ -252,7 +297,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
-            let attempts = Attempts::from_vec(self.failures.take());
+            let attempts = self.failures.finish(None);
             done.send(Err(Box::new(PutError::new(
                 PutErrorKind::ShutDown,
                 self.to_record(),
@@ -309,6 +354,44 @@ impl Outgoing {
 
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
+    #[tokio::test(start_paused = true)]
+    async fn a_record_failing_for_hours_keeps_a_bounded_history() {
+        // 6: one attempt every 50 ms for an hour of throttling.
+        let (mut p, mut rx) = crate::testing::pending(0, "k", "v", 100, 86_400_000);
+        let failed = |ms: u64| super::Attempt {
+            delay: tokio::time::Duration::from_millis(ms),
+            duration: tokio::time::Duration::from_millis(1),
+            error: None,
+        };
+        for i in 0..72_000 {
+            p.push_attempt(failed(i));
+        }
+        assert!(
+            p.attempts().len() <= 4,
+            "{} attempts kept",
+            p.attempts().len()
+        );
+        let kept: Vec<u128> = p.attempts().iter().map(|a| a.delay.as_millis()).collect();
+        assert_eq!(
+            kept,
+            [0, 71_997, 71_998, 71_999],
+            "the first and the last ones"
+        );
+        // The delays still count from the end of the last attempt.
+        let since = p.idle_since() - p.arrived();
+        let made: u64 = (0..72_000u64).map(|i| i + 1).sum();
+        assert_eq!(since, tokio::time::Duration::from_millis(made));
+        p.fail(crate::PutErrorKind::Expired);
+        let Ok(Err(error)) = rx.try_recv() else {
+            panic!("failed")
+        };
+        assert_eq!(error.attempts.len(), 4);
+        assert_eq!(
+            (error.attempts.omitted(), error.attempts.total()),
+            (71_996, 72_000)
+        );
+    }
+
     #[test]
     fn a_pending_record_stays_within_two_cache_lines() {
         // Tens of thousands are outstanding and each is written into its shard's aggregate:

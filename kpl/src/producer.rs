@@ -18,6 +18,8 @@ use crate::pending::{Completion, Incoming, to_record};
 use crate::record::{Attempts, Record};
 use crate::validate::validate;
 
+use crate::report::{Outstanding, ShutdownReport};
+
 /// A Kinesis producer: a cheap `Clone` handle, usable from many tasks, writing any number
 /// of streams. Each stream gets one task that owns its pipeline (aggregation per shard,
 /// rate limit per shard, PutRecords collection, retries).
@@ -50,29 +52,14 @@ struct Inner {
 struct DriverHandle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<StreamStats>,
+    task: tokio::task::AbortHandle,
 }
 
-/// What is put and not yet completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outstanding {
-    /// User records.
-    pub records: usize,
-    /// Their bytes as counted against `max_outstanding_bytes`: data + partition key +
-    /// [`RECORD_OVERHEAD_BYTES`] each.
-    pub bytes: usize,
-
-    /// Age of the oldest one (updated every 10 ms), `None` when there is none.
-    pub oldest_age: Option<Duration>,
-}
-
-/// What [`Producer::shutdown`] could not deliver.
-#[derive(Debug, Default)]
-pub struct ShutdownReport {
-    /// Records failed with [`PutErrorKind::ShutDown`], handed back (their handles got the
-    /// same error). Records that were in a request still in flight may have been written.
-    pub unsent: Vec<Record>,
-    /// Whether everything completed before the deadline.
-    pub flushed: bool,
+impl DriverHandle {
+    /// Whether the driver still runs (it stops only on shutdown, or if it failed).
+    fn alive(&self) -> bool {
+        !self.task.is_finished() && !self.commands.is_closed()
+    }
 }
 
 impl Producer {
@@ -85,7 +72,7 @@ impl Producer {
         client: aws_sdk_kinesis::Client,
     ) -> Result<Producer, ConfigError> {
         config.validate()?;
-        let conf = crate::put_records_body::install(client.config())
+        let conf = crate::io::put_records_body::install(client.config())
             .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
             .build();
         let budget = Budget::new(config.max_outstanding_records, config.max_outstanding_bytes);
@@ -266,17 +253,22 @@ impl Producer {
     }
 
     /// Sends `command` to the stream's driver, started on first use (a shared lock on the
-    /// common path: many tasks put at once). Where it cannot be delivered (no runtime to
-    /// start a driver on, or the driver gone) the command is dropped, which completes its
-    /// records with `ShutDown` and hands them back.
+    /// common path: many tasks put at once). A driver that stopped for any reason but
+    /// shutdown (a panic, its task aborted) is replaced by a new one: one failure does not
+    /// fail every later put to its stream. Where the command cannot be delivered (no
+    /// runtime to start a driver on) it is dropped, which completes its records with
+    /// `ShutDown` and hands them back.
     fn send(&self, stream: &Arc<str>, command: Command) {
-        {
+        let command = {
             let drivers = self.inner.drivers.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(d) = drivers.get(stream) {
-                let _ = d.commands.send(command);
-                return;
+            match drivers.get(stream) {
+                Some(d) if d.alive() => match d.commands.send(command) {
+                    Ok(()) => return,
+                    Err(mpsc::error::SendError(command)) => command,
+                },
+                _ => command,
             }
-        }
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -285,14 +277,29 @@ impl Producer {
             .drivers
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let d = drivers.entry(stream.clone()).or_insert_with(|| {
-            let (commands, rx) = mpsc::unbounded_channel();
-            let stats = Arc::new(StreamStats::default());
-            let driver = Driver::new(stream.clone(), self.inner.shared.clone(), stats.clone());
-            runtime.spawn(driver.run(rx));
-            DriverHandle { commands, stats }
-        });
+        let d = drivers
+            .entry(stream.clone())
+            .and_modify(|d| {
+                if !d.alive() {
+                    tracing::warn!(stream = %stream, "the stream's driver stopped; starting a new one");
+                    *d = self.start_driver(stream, &runtime);
+                }
+            })
+            .or_insert_with(|| self.start_driver(stream, &runtime));
         let _ = d.commands.send(command);
+    }
+
+    /// Starts the driver of `stream` on `runtime`.
+    fn start_driver(&self, stream: &Arc<str>, runtime: &tokio::runtime::Handle) -> DriverHandle {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(StreamStats::default());
+        let driver = Driver::new(stream.clone(), self.inner.shared.clone(), stats.clone());
+        let task = runtime.spawn(driver.run(rx)).abort_handle();
+        DriverHandle {
+            commands,
+            stats,
+            task,
+        }
     }
 
     fn commands(&self) -> Vec<mpsc::UnboundedSender<Command>> {
@@ -320,14 +327,19 @@ impl Producer {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.inner.closed.store(true, AtomicOrdering::Release);
         let flushed = tokio::time::timeout(deadline, self.flush()).await.is_ok();
-        let mut unsent = Vec::new();
+        let mut report = ShutdownReport {
+            flushed,
+            ..ShutdownReport::default()
+        };
         for commands in self.commands() {
             let (done, rx) = oneshot::channel();
             if commands.send(Command::Abort(done)).is_ok() {
-                unsent.extend(rx.await.unwrap_or_default());
+                let stream = rx.await.unwrap_or_default();
+                report.unsent.extend(stream.unsent);
+                report.unverified.extend(stream.unverified);
             }
         }
-        ShutdownReport { unsent, flushed }
+        report
     }
 
     /// Records and bytes outstanding, and the oldest one's age.
@@ -368,3 +380,7 @@ impl Group {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "producer_tests.rs"]
+mod tests;

@@ -66,12 +66,14 @@ impl std::fmt::Debug for Record {
 
 /// The attempts made for a record, oldest first; it reads as a slice of [`Attempt`]. The
 /// usual single attempt is held inline (no allocation per record); a vector only when a
-/// record was tried more than once.
+/// record was tried more than once. However long a record is retried, at most
+/// [`Attempts::KEPT`] are kept (the first and the last ones): [`omitted`](Self::omitted)
+/// counts those between them, so the history of a record throttled for hours stays small.
 ///
 /// ```
 /// let attempts = kpl::Attempts::default();
 /// assert!(attempts.is_empty());
-/// assert_eq!(attempts.iter().count(), 0);
+/// assert_eq!((attempts.iter().count(), attempts.omitted(), attempts.total()), (0, 0, 0));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attempts(Repr);
@@ -81,35 +83,44 @@ enum Repr {
     #[default]
     None,
     One(Attempt),
-    Many(Vec<Attempt>),
+    /// The attempts kept, and how many were made between the first and the last kept.
+    Many(Vec<Attempt>, u32),
 }
 
 impl Attempts {
-    /// The attempts `earlier` (oldest first).
-    pub(crate) fn from_vec(mut earlier: Vec<Attempt>) -> Attempts {
-        match earlier.len() {
-            0 => Attempts(Repr::None),
-            1 => Attempts(earlier.pop().map_or(Repr::None, Repr::One)),
-            _ => Attempts(Repr::Many(earlier)),
+    /// The most attempts kept for a record: the first, and the last three.
+    pub const KEPT: usize = 4;
+
+    /// The attempts `kept` (oldest first), `omitted` more having been made between the
+    /// first of them and the others.
+    pub(crate) fn from_kept(mut kept: Vec<Attempt>, omitted: u32) -> Attempts {
+        match (kept.len(), omitted) {
+            (0, _) => Attempts(Repr::None),
+            (1, 0) => Attempts(kept.pop().map_or(Repr::None, Repr::One)),
+            _ => Attempts(Repr::Many(kept, omitted)),
         }
     }
 
-    /// The attempts `earlier`, then `last` (no allocation when `earlier` is empty).
-    pub(crate) fn then(mut earlier: Vec<Attempt>, last: Attempt) -> Attempts {
-        if earlier.is_empty() {
-            return Attempts(Repr::One(last));
-        }
-        earlier.push(last);
-        Attempts(Repr::Many(earlier))
-    }
-
-    /// The attempts as a vector.
+    /// The attempts as a vector (without the omitted ones).
     pub fn into_vec(self) -> Vec<Attempt> {
         match self.0 {
             Repr::None => Vec::new(),
             Repr::One(a) => vec![a],
-            Repr::Many(all) => all,
+            Repr::Many(all, _) => all,
         }
+    }
+
+    /// Attempts made but not kept (between the first and the last ones).
+    pub fn omitted(&self) -> u32 {
+        match self.0 {
+            Repr::Many(_, omitted) => omitted,
+            Repr::None | Repr::One(_) => 0,
+        }
+    }
+
+    /// Attempts made, kept or not.
+    pub fn total(&self) -> usize {
+        self.len() + self.omitted() as usize
     }
 }
 
@@ -120,7 +131,7 @@ impl std::ops::Deref for Attempts {
         match &self.0 {
             Repr::None => &[],
             Repr::One(a) => std::slice::from_ref(a),
-            Repr::Many(all) => all,
+            Repr::Many(all, _) => all,
         }
     }
 }
@@ -150,9 +161,9 @@ pub struct Attempt {
     pub delay: Duration,
     /// How long the PutRecords request took.
     pub duration: Duration,
-    /// Why it failed; `None` for the attempt that succeeded (boxed: the successful attempt,
-    /// by far the most common, stays small).
-    pub error: Option<Box<AttemptError>>,
+    /// Why it failed; `None` for the attempt that succeeded. Shared by the records of one
+    /// request (one error, not one copy per record; the successful attempt stays small).
+    pub error: Option<Arc<AttemptError>>,
 }
 
 /// Why an attempt failed.
@@ -160,8 +171,28 @@ pub struct Attempt {
 pub struct AttemptError {
     /// The error, typed.
     pub code: ErrorCode,
-    /// The service's or client's message.
+    /// The service's or client's message (at most [`AttemptError::MAX_MESSAGE`] bytes).
     pub message: String,
+}
+
+impl AttemptError {
+    /// The longest message kept (bytes): a record may carry several attempts, and each
+    /// counts against the producer's memory bound.
+    pub const MAX_MESSAGE: usize = 256;
+
+    /// An error with `message` cut to [`MAX_MESSAGE`](Self::MAX_MESSAGE) bytes (on a
+    /// character boundary).
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> AttemptError {
+        let mut message = message.into();
+        if message.len() > Self::MAX_MESSAGE {
+            let mut end = Self::MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        AttemptError { code, message }
+    }
 }
 
 /// Where a record landed.
@@ -199,17 +230,16 @@ mod tests {
 
     #[test]
     fn attempts_read_as_a_slice_in_order_whatever_their_number() {
-        assert!(Attempts::from_vec(Vec::new()).is_empty());
-        let one = Attempts::then(Vec::new(), attempt(1));
+        assert!(Attempts::from_kept(Vec::new(), 0).is_empty());
+        let one = Attempts::from_kept(vec![attempt(1)], 0);
         assert_eq!(one.len(), 1);
         assert_eq!(one.clone().into_vec(), vec![attempt(1)]);
-        let three = Attempts::then(vec![attempt(1), attempt(2)], attempt(3));
+        let three = Attempts::from_kept(vec![attempt(1), attempt(2), attempt(3)], 0);
         let delays: Vec<u128> = three.iter().map(|a| a.delay.as_millis()).collect();
         assert_eq!(delays, [1, 2, 3]);
-        assert_eq!(
-            Attempts::from_vec(vec![attempt(7)]),
-            Attempts::then(Vec::new(), attempt(7))
-        );
+        assert_eq!((three.omitted(), three.total()), (0, 3));
         assert_eq!(three.into_iter().count(), 3);
+        let long = Attempts::from_kept(vec![attempt(1), attempt(9)], 7);
+        assert_eq!((long.len(), long.omitted(), long.total()), (2, 7, 9));
     }
 }

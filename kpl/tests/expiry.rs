@@ -89,3 +89,47 @@ async fn records_held_by_a_stalled_server_expire() {
     proxy.resume();
     assert_eq!(producer.outstanding().records, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_retried_many_times_keeps_a_bounded_history() {
+    let aws = LocalAws::start().await.unwrap();
+    common::stream(&aws, "retried", 1).await;
+    let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
+    // Retried every millisecond for a second: hundreds of attempts.
+    let config = ProducerConfig::default()
+        .record_ttl(Duration::from_secs(1))
+        .record_max_buffered_time(Duration::from_millis(2));
+    let producer = common::producer(&proxy.endpoint(), config);
+    common::warm_up(&producer, "retried").await;
+    proxy.set_rules(vec![
+        Rule::new(Fault::fail_entries(1.0, "InternalFailure")).on("PutRecords"),
+    ]);
+    let handle = producer
+        .put(Record::new("retried", "k", "v"))
+        .await
+        .unwrap();
+    let err = handle.await.unwrap_err();
+    assert_eq!(err.kind, PutErrorKind::Expired);
+    assert!(
+        err.attempts.total() > 20,
+        "{} attempts",
+        err.attempts.total()
+    );
+    assert!(
+        err.attempts.len() <= kpl::Attempts::KEPT,
+        "{} kept",
+        err.attempts.len()
+    );
+    assert_eq!(
+        err.attempts.len() + err.attempts.omitted() as usize,
+        err.attempts.total()
+    );
+    // The first and the last ones are kept.
+    let first = &err.attempts[0];
+    assert!(
+        first
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == ErrorCode::InternalFailure)
+    );
+}

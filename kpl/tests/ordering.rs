@@ -84,3 +84,30 @@ async fn per_key_order_holds_across_retries() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_retries_pass_the_shards_rate_limit() {
+    let aws = LocalAws::start().await.unwrap();
+    common::stream(&aws, "limited", 1).await;
+    let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
+    // 1 % of the shard limit: 10 records/s (a bucket of 10 to start with).
+    let config = ProducerConfig::default()
+        .ordering(Ordering::PerShard)
+        .aggregation_enabled(false)
+        .rate_limit(1)
+        .record_max_buffered_time(Duration::from_millis(10));
+    let producer = common::producer(&proxy.endpoint(), config);
+    common::warm_up(&producer, "limited").await;
+    // Every entry fails (not as throttled: the limiter's rate stays as configured).
+    proxy.set_rules(vec![
+        Rule::new(Fault::fail_entries(1.0, "InternalFailure")).on("PutRecords"),
+    ]);
+    let before = proxy.requests();
+    let handles = common::put_all(&producer, &common::records("limited", "l", 3)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = proxy.requests() - before;
+    // At most the bucket plus 2 s of refill; retried at every 5 ms, they would be ~400.
+    assert!(sent <= 35, "{sent} attempts in 2 s at 10 records/s");
+    proxy.clear();
+    common::results(handles).await;
+}

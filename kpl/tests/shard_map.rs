@@ -56,3 +56,40 @@ async fn records_flow_without_a_map_and_aggregate_once_it_loads() {
     let all: Vec<_> = results.into_iter().chain(results_after).collect();
     common::assert_delivered_once(&sent, &all, &common::read_all(&aws, "mapless").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_records_not_found_lists_the_stream_again() {
+    let aws = LocalAws::start().await.unwrap();
+    common::stream(&aws, "recreated", 1).await;
+    let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
+    let config = ProducerConfig::default().record_max_buffered_time(Duration::from_millis(1));
+    let producer = common::producer(&proxy.endpoint(), config);
+    common::warm_up(&producer, "recreated").await;
+    // One PutRecords answered "not found" (the stream was deleted, then created again).
+    proxy.set_rules(vec![
+        Rule::new(Fault::Error {
+            status: 400,
+            error_type: "ResourceNotFoundException".into(),
+        })
+        .on("PutRecords")
+        .at_most(1),
+    ]);
+    let gone = producer
+        .put(kpl::Record::new("recreated", "gone", "x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.await.unwrap_err().kind,
+        kpl::PutErrorKind::StreamNotFound
+    );
+    // The map is listed again at once and finds the stream: the next records are written.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let back = producer
+        .put(kpl::Record::new("recreated", "back", "x"))
+        .await
+        .unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(5), back)
+        .await
+        .unwrap();
+    assert!(back.is_ok(), "{back:?}");
+}

@@ -24,7 +24,9 @@ impl ProducerConfig {
     }
 
     /// A configuration from the process environment: `KPL_` + the field's name in capitals
-    /// (`KPL_RECORD_MAX_BUFFERED_TIME=50`, `KPL_ORDERING=PerShard`). Validated.
+    /// (`KPL_RECORD_MAX_BUFFERED_TIME=50`, `KPL_ORDERING=PerShard`). Validated. Unknown
+    /// `KPL_` variables (knobs of the Java KPL this producer does not have, typos) are
+    /// logged as warnings and ignored.
     pub fn from_env() -> Result<ProducerConfig, ConfigError> {
         ProducerConfig::from_vars(std::env::vars())
     }
@@ -39,12 +41,19 @@ impl ProducerConfig {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<ProducerConfig, ConfigError> {
+        let known = known_fields();
         let mut table = toml::Table::new();
         for (name, value) in vars {
             let Some(field) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            table.insert(pascal_case(field), scalar(&value));
+            let field = pascal_case(field);
+            if !known.contains_key(&field) {
+                // Another KPL's knob, or a typo: a service must still start; say so.
+                tracing::warn!(variable = %name, "unknown {ENV_PREFIX} variable ignored");
+                continue;
+            }
+            table.insert(field, scalar(&value));
         }
         let config: ProducerConfig = toml::Value::Table(table)
             .try_into()
@@ -57,6 +66,11 @@ impl ProducerConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
+}
+
+/// The field names, as written in TOML.
+fn known_fields() -> toml::Table {
+    toml::Table::try_from(ProducerConfig::default()).unwrap_or_default()
 }
 
 /// `RECORD_MAX_BUFFERED_TIME` -> `RecordMaxBufferedTime`.
@@ -103,7 +117,7 @@ pub(super) mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Ordering;
+    use crate::config::{MetricsGranularity, MetricsLevel, Ordering};
 
     #[test]
     fn env_names_map_to_fields() {
@@ -127,9 +141,51 @@ mod tests {
     }
 
     #[test]
+    fn unknown_kpl_variables_are_ignored_with_a_warning() {
+        // The KPL's own knobs we do not have (and typos) must not stop a service starting.
+        let vars = [
+            ("KPL_RATE_LIMITT", "5"),
+            ("KPL_CLOUDWATCH_ENDPOINT", "x"),
+            ("KPL_RATE_LIMIT", "80"),
+        ];
+        let c = ProducerConfig::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .unwrap();
+        assert_eq!(c.rate_limit, 80);
+    }
+
+    #[test]
+    fn enums_accept_the_kpls_spellings() {
+        let c = ProducerConfig::from_toml(
+            "MetricsLevel = \"detailed\"\nMetricsGranularity = \"shard\"\nOrdering = \"per_shard\"",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.metrics_level, c.metrics_granularity, c.ordering),
+            (
+                MetricsLevel::Detailed,
+                MetricsGranularity::Shard,
+                Ordering::PerShard
+            )
+        );
+        for (text, level) in [
+            ("none", MetricsLevel::None),
+            ("SUMMARY", MetricsLevel::Summary),
+        ] {
+            let c = ProducerConfig::from_vars([("KPL_METRICS_LEVEL".into(), text.into())]).unwrap();
+            assert_eq!(c.metrics_level, level);
+        }
+        let c = ProducerConfig::from_vars([("KPL_METRICS_GRANULARITY".into(), "global".into())]);
+        assert_eq!(c.unwrap().metrics_granularity, MetricsGranularity::Global);
+        assert!(ProducerConfig::from_toml("MetricsLevel = \"loud\"").is_err());
+    }
+
+    #[test]
     fn bad_values_are_typed_errors() {
-        let typo = ProducerConfig::from_vars([("KPL_RATE_LIMITT".to_string(), "5".to_string())]);
-        assert!(matches!(typo, Err(ConfigError::Parse(_))));
+        let typo = ProducerConfig::from_toml("RateLimitt = 5");
+        assert!(
+            matches!(typo, Err(ConfigError::Parse(_))),
+            "a file's typo is an error"
+        );
         let range = ProducerConfig::from_vars([("KPL_RATE_LIMIT".to_string(), "0".to_string())]);
         assert!(matches!(
             range,

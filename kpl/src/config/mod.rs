@@ -12,7 +12,7 @@ pub use load::ENV_PREFIX;
 pub use validate::ConfigError;
 
 /// How records of one shard are ordered on the stream.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum Ordering {
     /// As the KPL: requests to a shard may overlap and a retried record may land after
     /// newer ones. Fastest.
@@ -20,12 +20,14 @@ pub enum Ordering {
     Unordered,
     /// At most one PutRecords in flight per shard, carrying at most one Kinesis record of
     /// that shard, and a failed record is retried before anything newer of its shard: records
-    /// with the same partition key arrive in the order they were put, even across retries.
+    /// with the same partition key (and explicit hash key) arrive in the order they were put,
+    /// even across retries. Without a shard map, records go alone, one per hash key at a
+    /// time. Resharding and late copies of timed-out requests aside (see the crate's docs).
     PerShard,
 }
 
 /// How much the producer reports through the `metrics` crate (the KPL's `MetricsLevel`).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum MetricsLevel {
     /// Nothing.
     None,
@@ -37,7 +39,7 @@ pub enum MetricsLevel {
 }
 
 /// The label set of metrics (the KPL's `MetricsGranularity`).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum MetricsGranularity {
     /// No labels.
     Global,
@@ -47,6 +49,48 @@ pub enum MetricsGranularity {
     #[default]
     Shard,
 }
+
+/// The KPL writes these values in lower case (`MetricsLevel = detailed`); any case is
+/// accepted, with or without `_` and `-` between words (`PerShard`, `per_shard`).
+macro_rules! lenient_enum {
+    ($ty:ident { $($variant:ident),* $(,)? }) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let wanted = normalized(&text);
+                $(
+                    if wanted == normalized(stringify!($variant)) {
+                        return Ok($ty::$variant);
+                    }
+                )*
+                Err(serde::de::Error::unknown_variant(&text, &[$(stringify!($variant)),*]))
+            }
+        }
+    };
+}
+
+/// Lower case, without `_`, `-` and spaces.
+fn normalized(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+lenient_enum!(Ordering {
+    Unordered,
+    PerShard
+});
+lenient_enum!(MetricsLevel {
+    None,
+    Summary,
+    Detailed
+});
+lenient_enum!(MetricsGranularity {
+    Global,
+    Stream,
+    Shard
+});
 
 /// Producer configuration. Field names follow the KPL's `KinesisProducerConfiguration`
 /// (in serde, TOML and environment variables as `AggregationMaxSize`, `KPL_AGGREGATION_MAX_SIZE`;
@@ -73,11 +117,13 @@ pub struct ProducerConfig {
     /// Most user records per aggregate. Default 4,294,967,295.
     pub aggregation_max_count: u64,
     /// Most bytes per aggregate (data + outer partition key); larger user records are sent
-    /// alone. Default 51,200; 64 to 10 MiB.
+    /// alone. Default 51,200; 64 to `max_user_record_size` (an aggregate is one Kinesis
+    /// record).
     pub aggregation_max_size: usize,
     /// Most Kinesis records per PutRecords. Default 500; 1 to 500.
     pub collection_max_count: usize,
-    /// Most bytes (data + partition keys) per PutRecords. Default 5 MiB; 52,224 to 10 MiB.
+    /// Most bytes (data + partition keys) per PutRecords. Default 5 MiB; 52,224 to 5 MiB
+    /// (PutRecords' limit; a record larger than this goes in a request of its own).
     pub collection_max_size: usize,
     /// How long a record may wait to be sent. Default 100 ms; at most 60 s.
     #[serde(with = "load::millis")]
@@ -101,7 +147,7 @@ pub struct ProducerConfig {
     /// Largest user record (data + partition key), checked before anything is sent.
     /// Default 1 MiB; at most 10 MiB (raise the stream's MaxRecordSize to match).
     pub max_user_record_size: usize,
-    /// How often the shard map is refreshed without cause. Default 60 s; at least 1 s.
+    /// How often the shard map is refreshed without cause. Default 60 s; 1 s to 24 h.
     #[serde(with = "load::millis")]
     pub shard_map_refresh_interval: Duration,
     /// Backpressure bound: most user records put and not yet completed. Default 100,000.

@@ -78,6 +78,8 @@ fn ms(d: Duration) -> u128 {
 
 impl ProducerConfig {
     /// Checks every field against its range; the error names the field and the range.
+    /// Every duration has an upper bound (at most a day), so no deadline computed from one
+    /// can overflow `Instant` arithmetic.
     ///
     /// ```
     /// let bad = kpl::ProducerConfig::default().collection_max_count(501);
@@ -108,8 +110,8 @@ impl ProducerConfig {
                 "AggregationMaxSize",
                 size(self.aggregation_max_size),
                 64,
-                10 * mib,
-                "[64, 10 MiB]",
+                size(self.max_user_record_size),
+                "[64, MaxUserRecordSize] (an aggregate is one Kinesis record)",
             ),
             b(
                 "CollectionMaxCount",
@@ -122,8 +124,8 @@ impl ProducerConfig {
                 "CollectionMaxSize",
                 size(self.collection_max_size),
                 52_224,
-                10 * mib,
-                "[52224, 10 MiB]",
+                5 * mib,
+                "[52224, 5 MiB] (PutRecords' limit)",
             ),
             b(
                 "RecordMaxBufferedTime",
@@ -171,8 +173,8 @@ impl ProducerConfig {
                 "ShardMapRefreshInterval",
                 ms(self.shard_map_refresh_interval),
                 1000,
-                unbounded,
-                ">= 1000 ms",
+                86_400_000,
+                "[1000, 86400000] ms",
             ),
             b(
                 "MaxOutstandingRecords",
@@ -234,6 +236,16 @@ mod tests {
                 "CollectionMaxSize",
             ),
             (
+                // 7: an aggregate is a Kinesis record: at most the record limit.
+                ProducerConfig::default().aggregation_max_size(MIB + 1),
+                "AggregationMaxSize",
+            ),
+            (
+                // 7: PutRecords takes at most 5 MiB.
+                ProducerConfig::default().collection_max_size(5 * MIB + 1),
+                "CollectionMaxSize",
+            ),
+            (
                 ProducerConfig::default().record_ttl(Duration::from_millis(99)),
                 "RecordTtl",
             ),
@@ -260,6 +272,11 @@ mod tests {
             ),
             (
                 ProducerConfig::default().shard_map_refresh_interval(Duration::from_millis(10)),
+                "ShardMapRefreshInterval",
+            ),
+            (
+                // `Instant + Duration::MAX` overflows: every duration has an upper bound.
+                ProducerConfig::default().shard_map_refresh_interval(Duration::MAX),
                 "ShardMapRefreshInterval",
             ),
         ];

@@ -1,15 +1,15 @@
-//! Intake: records in, hash keys in batches, predicted shard, into aggregation; and the
-//! shard map that makes the prediction.
+//! Intake: records in, hash keys in batches, predicted shard, into aggregation.
 
 use kinesis_agg::HashKey;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::ledger::sweep_by;
 use super::{Command, Driver, FlushWaiter};
 use crate::error::PutErrorKind;
-use crate::listing::{self, ListError};
 use crate::pending::{Incoming, Pending};
-use crate::shard_map::ShardMap;
+use crate::report::ShutdownReport;
+use crate::stages::aggregation::alone;
 
 impl Command {
     /// The records it carries.
@@ -28,24 +28,27 @@ pub(super) const COMMANDS_AT_ONCE: usize = 1024;
 /// Records taken in from a backlog before the stages run (a few milliseconds of intake).
 const BACKLOG_RECORDS: usize = 32_768;
 
+/// Where an abort's report goes.
+pub(super) type AbortReply = oneshot::Sender<ShutdownReport>;
+
 impl Driver {
     /// Takes the commands in `buf`, then whatever else is queued already (up to
     /// [`BACKLOG_RECORDS`] records) before the stages run: records that waited in the queue
     /// past their deadline would otherwise go out in aggregates of the few taken together.
-    /// Returns true when the driver must stop (aborted).
+    /// Returns where to report when the driver must stop (aborted).
     pub(super) fn take_backlog(
         &mut self,
         buf: &mut Vec<Command>,
         commands: &mut mpsc::UnboundedReceiver<Command>,
-    ) -> bool {
+    ) -> Option<AbortReply> {
         let mut taken = 0;
         loop {
             taken += buf.iter().map(Command::records).sum::<usize>();
-            if self.on_commands(buf) {
-                return true;
+            if let Some(done) = self.on_commands(buf) {
+                return Some(done);
             }
             if taken >= BACKLOG_RECORDS {
-                return false;
+                return None;
             }
             while buf.len() < COMMANDS_AT_ONCE {
                 match commands.try_recv() {
@@ -54,15 +57,17 @@ impl Driver {
                 }
             }
             if buf.is_empty() {
-                return false;
+                return None;
             }
         }
     }
 
-    /// Handles a batch of commands; returns true when the driver must stop (aborted).
-    pub(super) fn on_commands(&mut self, commands: &mut Vec<Command>) -> bool {
+    /// Handles a batch of commands; returns where to report when the driver must stop
+    /// (aborted: the commands after the abort stay in `commands` for the report).
+    pub(super) fn on_commands(&mut self, commands: &mut Vec<Command>) -> Option<AbortReply> {
         let mut puts: Vec<Incoming> = Vec::new();
-        for command in commands.drain(..) {
+        let mut drained = commands.drain(..);
+        for command in drained.by_ref() {
             match command {
                 Command::Put(incoming, permit) => {
                     self.held.absorb(permit);
@@ -80,14 +85,15 @@ impl Driver {
                 }
                 Command::Abort(done) => {
                     self.intake(std::mem::take(&mut puts));
-                    let records = self.abort();
-                    let _ = done.send(records);
-                    return true;
+                    let rest: Vec<Command> = drained.collect();
+                    self.not_taken(rest);
+                    return Some(done);
                 }
             }
         }
+        drop(drained);
         self.intake(puts);
-        false
+        None
     }
 
     /// New records: hash keys in one batch (SIMD lanes), then each one routed.
@@ -126,131 +132,79 @@ impl Driver {
                 self.fail(pending, PutErrorKind::Expired);
                 continue;
             }
-            self.sweep_at = Some(
-                self.sweep_at
-                    .map_or(pending.expiry(), |s| s.min(pending.expiry())),
-            );
+            sweep_by(&mut self.sweep_at, pending.expiry());
             self.route_to(pending, hash);
         }
+        self.flush_ready(now);
     }
 
     /// Routes a record again (after a retry or a new map): its hash key computed anew.
     pub(super) fn route(&mut self, pending: Pending) {
         let hash = pending.hash_key();
         self.route_to(pending, hash);
+        self.flush_ready(Instant::now());
     }
 
-    /// Sends a record to the aggregate of the shard predicted for `hash` (or holds it until
-    /// the first map).
+    /// Hands the Kinesis records the aggregation finished on to the lanes (the scratch
+    /// vector is empty between steps: it is no place to wait).
+    fn flush_ready(&mut self, now: Instant) {
+        for o in self.ready.drain(..) {
+            self.lanes.push(o, now);
+        }
+    }
+
+    /// Sends a record to the aggregate of the shard predicted for `hash`; before the first
+    /// map it waits (until its deadline at most); in a gap of the map it goes alone.
     fn route_to(&mut self, pending: Pending, hash: HashKey) {
         if self.missing {
             self.fail(pending, PutErrorKind::StreamNotFound);
             return;
         }
         let Some(map) = &self.map else {
-            self.premap.push(pending);
+            self.premap.0.push(pending);
             return;
         };
-        let place = map.predict_place(hash);
-        match place {
+        match map.predict_place(hash) {
             Some((index, shard)) => {
                 self.aggregation
                     .add_at(index, &shard.id, pending, &mut self.ready)
             }
-            None if self.ordered() => {
-                // Records of no known shard cannot be kept in order: wait for a complete map.
+            None => {
+                // A gap: the map is wrong. Alone, the record goes where its hash key says.
                 self.refresh.invalidate(Instant::now());
-                self.premap.push(pending);
+                self.ready.push(alone(None, pending));
             }
-            None => self.aggregation.add(None, pending, &mut self.ready),
         }
     }
 
-    /// Without a map because listing the shards fails: records whose deadline came go out
-    /// unaggregated (as the KPL does). While the first listing is under way they wait for
-    /// it; in ordered mode they wait for a map in any case (or their TTL).
-    pub(super) fn release_premap(&mut self, now: Instant) {
-        if !self.premap_releasable() {
+    /// Without a map (the first listing is under way, stalls or fails), records go out
+    /// alone with their own hash keys (the KPL's fallback) once they are due: when a first
+    /// listing failed or timed out (`all`), or once half their TTL has passed (a slow first
+    /// listing is waited for: the map lets them go aggregated, a shard at a time; in
+    /// ordered mode they go one per hash key at a time).
+    pub(super) fn release_premap(&mut self, now: Instant, all: bool) {
+        if self.map.is_some() || self.premap.0.is_empty() {
             return;
         }
-        let force = self.closing || !self.flushes.is_empty();
-        let (due, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
+        // A flush or a shutdown waits for the map too (within the same bound): sending
+        // records alone because a caller flushed would give up aggregation for nothing.
+        let (due, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap.0)
             .into_iter()
-            .partition(|p| force || p.deadline() <= now);
-        self.premap = wait;
+            .partition(|p| all || premap_due(p) <= now);
+        self.premap.0 = wait;
         for p in due {
-            self.aggregation.add(None, p, &mut self.ready);
+            self.lanes.push(alone(None, p), now);
         }
     }
 
-    /// Whether held records may go out without a map.
-    pub(super) fn premap_releasable(&self) -> bool {
-        self.map.is_none() && self.listing_failed && !self.premap.is_empty() && !self.ordered()
-    }
-
-    pub(super) fn ordered(&self) -> bool {
-        self.shared.config.ordering == crate::config::Ordering::PerShard
-    }
-
-    /// Starts a ListShards if the map is due for one.
-    pub(super) fn start_listing(&mut self, now: Instant) {
-        if !self.refresh.due(now) {
-            return;
-        }
-        self.refresh.started();
-
-        let (client, stream) = (self.shared.client.clone(), self.stream.clone());
-        self.listing = Some(tokio::spawn(async move {
-            listing::open_shards(&client, &stream).await
-        }));
-    }
-
-    /// A listing ended.
-    pub(super) fn on_listed(
-        &mut self,
-        listed: Result<Result<ShardMap, ListError>, tokio::task::JoinError>,
-        now: Instant,
-    ) {
-        match listed {
-            Ok(Ok(map)) if !map.is_empty() => {
-                self.listing_failed = false;
-                self.refresh.succeeded(now);
-                self.missing = false;
-                self.map = Some(map);
-                self.after_new_map();
-            }
-            Ok(Err(ListError::StreamNotFound)) => {
-                self.listing_failed = true;
-                self.refresh.failed(now);
-                self.missing = true;
-                tracing::warn!(stream = %self.stream, "stream not found");
-                for p in self.take_all_held() {
-                    self.fail(p, PutErrorKind::StreamNotFound);
-                }
-            }
-            Ok(Ok(_)) | Ok(Err(ListError::Failed(_))) | Err(_) => {
-                tracing::debug!(stream = %self.stream, "listing shards failed; retrying with backoff");
-                self.listing_failed = true;
-                self.refresh.failed(now);
-            }
-        }
-    }
-
-    /// With a fresh map: route the held records, drop aggregates of closed shards (their
-    /// records are routed again) and settle the records written to unexpected shards.
-    fn after_new_map(&mut self) {
-        let Some(map) = self.map.take() else { return };
-        let orphans = self.aggregation.remap(|id| map.place(id));
-        self.map = Some(map);
-        for p in std::mem::take(&mut self.premap).into_iter().chain(orphans) {
-            self.route(p);
-        }
-        self.settle_unverified();
+    /// When the first record waiting for a map goes without one.
+    pub(super) fn premap_next(&self) -> Option<Instant> {
+        self.premap.0.iter().map(premap_due).min()
     }
 
     /// Registers a flush: everything held goes now, and `done` is answered once every
     /// record received so far is completed.
-    fn flush(&mut self, done: tokio::sync::oneshot::Sender<()>) {
+    fn flush(&mut self, done: oneshot::Sender<()>) {
         if self.outstanding == 0 {
             let _ = done.send(());
             return;
@@ -263,5 +217,11 @@ impl Driver {
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_all(&mut ready);
         self.ready = ready;
+        self.flush_ready(Instant::now());
     }
+}
+
+/// When a record waiting for a first map goes without one (see `release_premap`).
+fn premap_due(p: &Pending) -> Instant {
+    p.arrived() + (p.expiry() - p.arrived()) / 2
 }

@@ -4,11 +4,15 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 
 use tokio::time::{Duration, Instant};
 
-use super::Driver;
+use tokio::sync::mpsc;
+
+use super::intake::AbortReply;
 use super::outcome::Landing;
+use super::{Command, Driver};
 use crate::error::PutErrorKind;
 use crate::pending::{Deliveries, Pending};
 use crate::record::Record;
+use crate::report::ShutdownReport;
 
 impl Driver {
     /// Counts a completion against the outstanding records and the flushes waiting.
@@ -99,87 +103,76 @@ impl Driver {
         self.completed_many(count, &seqs);
     }
 
-    /// Fails expired records wherever they wait (aggregation, limiter, collector, before the
-    /// first map); the others of the same aggregates are routed again.
-    pub(super) fn sweep(&mut self, now: Instant) {
-        if self.sweep_at.is_none_or(|at| at > now) {
-            return;
+    /// Stops on an abort: whatever is still queued for the driver (not taken in) and
+    /// everything held fail with `ShutDown`; the report lists them all, and marks those
+    /// written but not verified.
+    pub(super) fn stop(
+        &mut self,
+        done: AbortReply,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) {
+        commands.close();
+        let mut rest = Vec::new();
+        while let Ok(command) = commands.try_recv() {
+            rest.push(command);
         }
-        let mut back = self.aggregation.take_expiring(now);
-        for o in self
-            .limiter
-            .take_expiring(now)
-            .into_iter()
-            .chain(self.collector.take_expiring(now))
-        {
-            back.extend(o.users);
-        }
-        let (expired, kept): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.premap)
-            .into_iter()
-            .partition(|p| p.expiry() <= now);
-        self.premap = kept;
-        back.extend(expired);
-        for p in back {
-            if p.expiry() <= now {
-                self.fail(p, PutErrorKind::Expired);
-            } else {
-                self.route(p);
-            }
-        }
-        let premap = self.premap.iter().map(|p| p.expiry()).min();
-        let held = [
-            self.aggregation.next_expiry(),
-            self.limiter.next_expiry(),
-            self.collector.next_expiry(),
-            premap,
-        ];
-        self.sweep_at = held.into_iter().flatten().min();
-        if self.sweep_at.is_none() && self.outstanding > 0 {
-            // Records in flight or awaiting a map: look again after they come back.
-            self.sweep_at = Some(
-                now + self
-                    .shared
-                    .config
-                    .record_max_buffered_time
-                    .max(Duration::from_millis(100)),
-            );
-        }
+        self.not_taken(rest);
+        let _ = done.send(self.abort());
     }
 
-    /// Every record held outside requests in flight.
-    pub(super) fn take_all_held(&mut self) -> Vec<Pending> {
-        let mut held = std::mem::take(&mut self.premap);
-        held.extend(self.aggregation.drain());
-        for o in self
-            .limiter
-            .drain()
-            .into_iter()
-            .chain(self.collector.drain())
-        {
-            held.extend(o.users);
+    /// Commands that came after an abort: their records fail with `ShutDown` and are
+    /// reported; flushes are answered.
+    pub(super) fn not_taken(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::Put(incoming, _) => {
+                    self.untaken.extend(incoming.fail(PutErrorKind::ShutDown))
+                }
+                Command::PutMany(many, _) => {
+                    for incoming in many {
+                        self.untaken.extend(incoming.fail(PutErrorKind::ShutDown));
+                    }
+                }
+                Command::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Command::Abort(done) => {
+                    let _ = done.send(ShutdownReport::default());
+                }
+            }
         }
-        for u in std::mem::take(&mut self.unverified) {
-            held.extend(u.users);
-        }
-        held
     }
 
     /// Fails everything with `ShutDown` (requests in flight are abandoned: their records
-    /// may or may not have been written) and returns the records.
-    pub(super) fn abort(&mut self) -> Vec<Record> {
-        let mut held = self.take_all_held();
-        for (_, request) in self.requests.drain() {
-            request.abort.abort();
-            for sending in request.records {
-                held.extend(sending.users);
+    /// may or may not have been written) and reports the records, in put order.
+    fn abort(&mut self) -> ShutdownReport {
+        let mut held = self.take_everything();
+        let mut unsent: Vec<(u64, Record)> = Vec::new();
+        let mut unverified = Vec::new();
+        for h in &mut held {
+            for p in std::mem::take(&mut h.users) {
+                let seq = p.seq;
+                match &h.landing {
+                    Some(landing) => {
+                        let mut p = p;
+                        landing.record_unverified(&mut p);
+                        let written = landing.written(p.to_record());
+                        self.fail(p, PutErrorKind::ShutDown);
+                        unverified.push((seq, written));
+                    }
+                    None => unsent.push((seq, self.fail(p, PutErrorKind::ShutDown))),
+                }
             }
         }
-        self.in_flight.clear();
-        self.busy.clear();
-        held.sort_by_key(|p| p.seq);
-        held.into_iter()
-            .map(|p| self.fail(p, PutErrorKind::ShutDown))
-            .collect()
+        unsent.sort_by_key(|(seq, _)| *seq);
+        unverified.sort_by_key(|(seq, _)| *seq);
+        let mut records: Vec<Record> = std::mem::take(&mut self.untaken);
+        records.splice(0..0, unsent.into_iter().map(|(_, r)| r));
+        ShutdownReport {
+            unsent: records,
+            unverified: unverified.into_iter().map(|(_, u)| u).collect(),
+            flushed: false,
+        }
     }
 
     /// Publishes the oldest outstanding record's put time, at most every 10 ms (at once
@@ -193,20 +186,7 @@ impl Driver {
         self.stats_dirty = false;
         self.published_empty = self.outstanding == 0;
         self.stats_at = now + Duration::from_millis(10);
-        let oldest = [
-            self.premap.iter().map(|p| p.arrived()).min(),
-            self.aggregation.oldest(),
-            self.limiter.oldest(),
-            self.collector.oldest(),
-            self.requests.values().map(|r| r.oldest).min(),
-            self.unverified
-                .iter()
-                .flat_map(|u| u.users.iter().map(|p| p.arrived()))
-                .min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let oldest = self.oldest();
         let value = oldest.map_or(0, |o| {
             u64::try_from(o.saturating_duration_since(self.shared.epoch).as_nanos())
                 .unwrap_or(u64::MAX - 1)

@@ -1,44 +1,43 @@
 //! The owner task of one stream: the only place that knows the order of the stages.
 //!
-//! Records flow one way: intake (hash keys, predicted shard) -> aggregation -> limiter ->
-//! collector -> sender; outcomes come back as completed requests and either complete user
-//! records or send them to the front again. One `select!` waits on the commands, the
-//! requests in flight, the shard listing, a free connection and the next deadline.
+//! Records flow one way: intake (hash keys, predicted shard) -> aggregation -> lanes (one
+//! queue per shard, its rate limit, its order) -> collector -> sender; outcomes come back
+//! as completed requests and either complete user records or send them to the front again.
+//! Every place a record waits is listed once, in the ledger ([`ledger`]). One `select!`
+//! waits on the commands, the requests in flight, the shard listing, a free connection and
+//! the next deadline.
 
 mod backoff;
 mod intake;
+mod ledger;
 mod lifecycle;
+mod listing;
 mod outcome;
+mod send;
 
 use backoff::Backoff;
+use ledger::{Premap, Requests, Unverified};
 
-use std::collections::HashSet;
-
-use crate::FastMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use aws_sdk_kinesis::Client;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinError, JoinHandle};
+use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant, sleep_until};
 
-use crate::aggregation::Aggregation;
 use crate::budget::Permit;
-use crate::collector::Collector;
 use crate::config::{Ordering, ProducerConfig};
-use crate::limiter::Limiter;
-use crate::listing::ListError;
+use crate::io::listing::ListError;
 use crate::metrics::Metrics;
-use crate::pending::{Incoming, Outgoing, Pending, StreamName};
+use crate::pending::{Incoming, Outgoing, StreamName};
 use crate::record::Record;
-use crate::refresh::RefreshPolicy;
-use crate::sender::{self, Sent};
-use crate::shard_map::ShardMap;
+use crate::report::ShutdownReport;
+use crate::stages::aggregation::Aggregation;
+use crate::stages::collector::Collector;
+use crate::stages::lanes::Lanes;
+use crate::stages::refresh::RefreshPolicy;
+use crate::stages::shard_map::ShardMap;
 
 /// What the producer asks of a stream's driver.
 #[derive(Debug)]
@@ -50,7 +49,7 @@ pub(crate) enum Command {
     /// Answer once every record received before this is completed.
     Flush(oneshot::Sender<()>),
     /// Fail everything held with `ShutDown`, hand the records back and stop.
-    Abort(oneshot::Sender<Vec<Record>>),
+    Abort(oneshot::Sender<ShutdownReport>),
 }
 
 /// What all drivers of a producer share.
@@ -72,33 +71,6 @@ pub(crate) struct StreamStats {
     pub(crate) oldest: AtomicU64,
 }
 
-type RequestFuture = Pin<Box<dyn Future<Output = (u64, Result<Sent, JoinError>)> + Send>>;
-
-/// Records of one Kinesis record inside a request.
-#[derive(Debug)]
-pub(crate) struct Sending {
-    shard: Option<Arc<str>>,
-    users: Vec<Pending>,
-    /// The Kinesis record's size (data + partition key).
-    bytes: usize,
-}
-
-/// A request in flight.
-#[derive(Debug)]
-struct InFlight {
-    records: Vec<Sending>,
-    abort: AbortHandle,
-    oldest: Instant,
-}
-
-/// Records written to a shard other than the predicted one, waiting for a fresh map to
-/// tell whether they all belong there.
-#[derive(Debug)]
-struct Unverified {
-    landing: outcome::Landing,
-    users: Vec<Pending>,
-}
-
 /// Waits for the records received before a flush.
 #[derive(Debug)]
 struct FlushWaiter {
@@ -117,16 +89,14 @@ pub(crate) struct Driver {
     refresh: RefreshPolicy,
     listing: Option<JoinHandle<Result<ShardMap, ListError>>>,
     missing: bool,
-    /// The last shard listing failed (records may go out without a map).
-    listing_failed: bool,
-    premap: Vec<Pending>,
+    // Where records wait (the ledger lists them all): before the first map, in aggregates,
+    // in the shards' lanes, in the collector, in requests, written and awaiting a map.
+    premap: Premap,
     aggregation: Aggregation,
-    limiter: Limiter,
+    lanes: Lanes,
     collector: Collector,
-    in_flight: FuturesUnordered<RequestFuture>,
-    requests: FastMap<u64, InFlight>,
-    busy: HashSet<Arc<str>>,
-    unverified: Vec<Unverified>,
+    requests: Requests,
+    unverified: Unverified,
     spare_connection: Option<OwnedSemaphorePermit>,
     waiting_connection: bool,
     collector_blocked: bool,
@@ -141,10 +111,14 @@ pub(crate) struct Driver {
     /// A publication was skipped (rate limit); `stats_at` is then a wake-up.
     stats_dirty: bool,
     published_empty: bool,
+    /// Scratch space for Kinesis records on their way from one stage to the next; empty
+    /// between the driver's steps (it is no place to wait).
     ready: Vec<Outgoing>,
     /// The budget shares of every record received and not yet completed, returned as
     /// records complete (and all at once if the driver is dropped).
     held: Permit,
+    /// Records of commands that came after an abort, for its report.
+    untaken: Vec<Record>,
 }
 
 impl Driver {
@@ -159,23 +133,16 @@ impl Driver {
                 c.aggregation_max_size,
                 c.aggregation_max_count,
             ),
-            limiter: Limiter::new(c.rate_limit),
-            collector: Collector::new(
-                c.collection_max_count,
-                c.collection_max_size,
-                c.ordering == Ordering::PerShard,
-            ),
+            lanes: Lanes::new(c.rate_limit, c.ordering == Ordering::PerShard),
+            collector: Collector::new(c.collection_max_count, c.collection_max_size),
             stream: Arc::new(stream),
             stats,
             map: None,
             listing: None,
             missing: false,
-            listing_failed: false,
-            premap: Vec::new(),
-            in_flight: FuturesUnordered::new(),
-            requests: FastMap::default(),
-            busy: HashSet::new(),
-            unverified: Vec::new(),
+            premap: Premap::default(),
+            requests: Requests::default(),
+            unverified: Unverified::default(),
             spare_connection: None,
             waiting_connection: false,
             collector_blocked: false,
@@ -191,6 +158,7 @@ impl Driver {
             published_empty: true,
             ready: Vec::new(),
             held: shared.budget.empty(),
+            untaken: Vec::new(),
             shared,
         }
     }
@@ -200,8 +168,11 @@ impl Driver {
         let mut buf = Vec::with_capacity(intake::COMMANDS_AT_ONCE);
         loop {
             let now = Instant::now();
+            // Read before the pressure is looked at (in `pump` and below): a put that starts
+            // waiting after this wakes the loop, however late it starts listening.
+            let pressure_seen = self.shared.budget.pressure_epoch();
             self.pump(now);
-            if self.closing && self.outstanding == 0 && self.in_flight.is_empty() {
+            if self.closing && self.outstanding == 0 && self.requests.is_empty() {
                 return;
             }
             let wake = self.next_wake(now);
@@ -212,7 +183,7 @@ impl Driver {
             let listing = self.listing.as_mut();
             tokio::select! {
                 biased;
-                Some((id, sent)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                Some((id, sent)) = self.requests.next(), if !self.requests.is_empty() => {
                     self.on_sent(id, sent, Instant::now());
                 }
                 listed = async { match listing { Some(h) => h.await, None => std::future::pending().await } },
@@ -223,11 +194,12 @@ impl Driver {
                 n = commands.recv_many(&mut buf, intake::COMMANDS_AT_ONCE), if !self.closing => {
                     if n == 0 {
                         self.closing = true;
-                    } else if self.take_backlog(&mut buf, &mut commands) {
+                    } else if let Some(done) = self.take_backlog(&mut buf, &mut commands) {
+                        self.stop(done, &mut commands);
                         return;
                     }
                 }
-                () = budget.pressured(), if !pressured => {}
+                () = budget.pressured_since(pressure_seen), if !pressured => {}
                 permit = connections.acquire_owned(), if self.waiting_connection => {
                     self.spare_connection = permit.ok();
                     self.waiting_connection = false;
@@ -241,109 +213,45 @@ impl Driver {
     fn pump(&mut self, now: Instant) {
         self.start_listing(now);
         self.sweep(now);
-        self.release_premap(now);
+        self.release_premap(now, false);
         let mut ready = std::mem::take(&mut self.ready);
         self.aggregation.take_due(now, &mut ready);
         if self.send_everything() {
             self.aggregation.take_all(&mut ready);
         }
         for o in ready.drain(..) {
-            self.limiter.push(o, now);
+            self.lanes.push(o, now);
         }
-        self.limiter.release(now, &mut ready);
+        self.lanes.release(now, &mut ready);
         for o in ready.drain(..) {
             self.collector.push(o);
         }
         self.ready = ready;
         self.send_ready(now);
+        // A connection waited for and not used goes back at once: held across a wait, it
+        // would stop every other stream (all of them, with `max_connections = 1`).
+        self.spare_connection = None;
         self.publish_stats(now);
     }
 
     /// Whether everything held goes now rather than at its deadline: on shutdown, while a
     /// flush waits, or when puts wait for room that only sending what is held can free
-    /// (nothing of this stream is in flight; while requests are in flight their completions
-    /// free room, and sending at every event would only shrink aggregates and requests).
+    /// (nothing of this stream is in flight and nothing waits in a lane for its shard's
+    /// rate limit; while requests are in flight their completions free room, and while
+    /// lanes wait for their limits the room comes as they go: sending at every event would
+    /// only shrink aggregates and requests, and under the limits put more records behind
+    /// them, each woken for and carried at a cost).
     fn send_everything(&self) -> bool {
         self.closing
             || !self.flushes.is_empty()
-            || (self.in_flight.is_empty() && self.shared.budget.under_pressure())
+            || (self.requests.is_empty()
+                && self.lanes.is_empty()
+                && self.shared.budget.under_pressure())
     }
 
-    /// Starts every request the collector has ready while connections are free.
-    fn send_ready(&mut self, now: Instant) {
-        self.collector_blocked = false;
-        let force = self.send_everything();
-        while self.collector.ready(now, force) {
-            if self.backoff.active(now) {
-                self.collector_blocked = true;
-                return;
-            }
-            let permit = match self.spare_connection.take() {
-                Some(p) => p,
-                None => match self.shared.connections.clone().try_acquire_owned() {
-                    Ok(p) => p,
-                    Err(_) => {
-                        self.waiting_connection = true;
-                        self.collector_blocked = true;
-                        return;
-                    }
-                },
-            };
-            let Some(batch) = self.collector.take(now, force, &self.busy) else {
-                self.spare_connection = Some(permit);
-                self.collector_blocked = true;
-                return;
-            };
-            self.send(batch, permit, now);
-        }
-    }
-
-    fn send(&mut self, batch: Vec<Outgoing>, permit: OwnedSemaphorePermit, now: Instant) {
-        let id = self.next_request;
-        self.next_request += 1;
-        let ordered = self.shared.config.ordering == Ordering::PerShard;
-        let mut records = Vec::with_capacity(batch.len());
-        let mut sending = Vec::with_capacity(batch.len());
-        let mut oldest = now;
-        for o in batch {
-            if let (true, Some(shard)) = (ordered, &o.shard) {
-                self.busy.insert(shard.clone());
-            }
-            oldest = oldest.min(o.oldest);
-            let handles = self.metrics.shard(o.shard.as_ref()).clone();
-            for u in o.users.iter().filter(|u| u.attempts().is_empty()) {
-                handles
-                    .buffering_time
-                    .record((now - u.arrived()).as_secs_f64() * 1000.0);
-            }
-            let bytes = o.size();
-            records.push(o.record);
-            sending.push(Sending {
-                shard: o.shard,
-                users: o.users,
-                bytes,
-            });
-        }
-        let c = &self.shared.config;
-        let handle = sender::spawn(
-            self.shared.client.clone(),
-            (*self.stream).clone(),
-            id,
-            records,
-            c.request_timeout,
-            permit,
-        );
-        let abort = handle.abort_handle();
-        self.requests.insert(
-            id,
-            InFlight {
-                records: sending,
-                abort,
-                oldest,
-            },
-        );
-        self.in_flight
-            .push(Box::pin(async move { (id, handle.await) }));
+    /// Whether records of one shard are kept in order (`Ordering::PerShard`).
+    fn ordered(&self) -> bool {
+        self.shared.config.ordering == Ordering::PerShard
     }
 
     /// The next instant something is due.
@@ -360,15 +268,11 @@ impl Driver {
         };
         [
             self.aggregation.next_deadline(),
-            self.limiter.next_ready(now),
+            self.lanes.next_ready(now),
             collector,
             self.refresh.next_at(),
             self.sweep_at,
-            self.premap
-                .iter()
-                .map(|p| p.deadline())
-                .min()
-                .filter(|_| self.premap_releasable()),
+            self.premap_next().filter(|_| self.map.is_none()),
             backoff,
             self.stats_dirty.then_some(self.stats_at),
         ]
@@ -379,3 +283,6 @@ impl Driver {
         .max(now)
     }
 }
+
+#[cfg(test)]
+mod tests;

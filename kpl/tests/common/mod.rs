@@ -130,6 +130,26 @@ pub(crate) fn assert_delivered_once(sent: &[Record], results: &[PutResult], read
     }
 }
 
+/// Checks that every record sent is read back (perhaps more than once: at least once),
+/// one copy where its result says.
+pub(crate) fn assert_delivered_at_least_once(
+    sent: &[Record],
+    results: &[PutResult],
+    read: &[Read],
+) {
+    for (record, result) in sent.iter().zip(results) {
+        let at = read.iter().find(|r| {
+            r.data == record.data
+                && r.shard_id == *result.shard_id
+                && r.sequence_number == *result.sequence_number
+                && r.sub_sequence_number == result.sub_sequence_number
+        });
+        let at =
+            at.unwrap_or_else(|| panic!("{:?} not where its result says", record.partition_key));
+        assert_eq!(at.partition_key, record.partition_key);
+    }
+}
+
 /// `n` records with distinct data (`{tag}-{i}`), random-looking keys.
 pub(crate) fn records(stream: &str, tag: &str, n: usize) -> Vec<Record> {
     (0..n)
@@ -141,4 +161,30 @@ pub(crate) fn records(stream: &str, tag: &str, n: usize) -> Vec<Record> {
             )
         })
         .collect()
+}
+
+/// Writes one record to `stream` and waits for it: the stream's shard map is loaded then.
+pub(crate) async fn warm_up(producer: &Producer, stream: &str) {
+    let ack = producer
+        .put(Record::new(stream, "warm-up", "x"))
+        .await
+        .unwrap();
+    ack.await.unwrap();
+}
+
+/// Splits the stream's first shard in the middle of the hash key space, behind any
+/// producer's back (directly on the server), and waits until the stream is active.
+pub(crate) async fn split_first_shard(aws: &LocalAws, name: &str) -> String {
+    let client = aws.kinesis_client();
+    let shard = streams::list_shards(&client, name).await.unwrap().remove(0);
+    client
+        .split_shard()
+        .stream_name(name)
+        .shard_to_split(shard.shard_id())
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    streams::wait_active(&client, name).await.unwrap();
+    shard.shard_id().to_owned()
 }

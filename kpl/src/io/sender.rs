@@ -8,6 +8,7 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use kinesis_agg::Unsealed;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -51,10 +52,10 @@ pub(crate) fn spawn(
             let result =
                 match tokio::time::timeout(timeout, put_records(&client, &stream, records)).await {
                     Ok(result) => result,
-                    Err(_) => Err(AttemptError {
-                        code: ErrorCode::Timeout,
-                        message: format!("no response within {timeout:?}"),
-                    }),
+                    Err(_) => Err(AttemptError::new(
+                        ErrorCode::Timeout,
+                        format!("no response within {timeout:?}"),
+                    )),
                 };
             drop(permit);
             let finished = Instant::now();
@@ -84,9 +85,8 @@ async fn put_records(
             .explicit_hash_key(r.explicit_hash_key.to_string())
             .data(Blob::from_maybe_shared(r.data))
             .build()
-            .map_err(|e| AttemptError {
-                code: ErrorCode::Other("InvalidRequest".into()),
-                message: e.to_string(),
+            .map_err(|e| {
+                AttemptError::new(ErrorCode::Other("InvalidRequest".into()), e.to_string())
             })?;
         entries.push(entry);
     }
@@ -100,10 +100,10 @@ async fn put_records(
         .map_err(request_error)?;
     let outcomes: Vec<EntryOutcome> = output.records().iter().map(entry_outcome).collect();
     if outcomes.len() != count {
-        return Err(AttemptError {
-            code: ErrorCode::InternalFailure,
-            message: format!("PutRecords answered {} entries for {count}", outcomes.len()),
-        });
+        return Err(AttemptError::new(
+            ErrorCode::InternalFailure,
+            format!("PutRecords answered {} entries for {count}", outcomes.len()),
+        ));
     }
     Ok(outcomes)
 }
@@ -118,30 +118,31 @@ fn entry_outcome(entry: &aws_sdk_kinesis::types::PutRecordsResultEntry) -> Entry
             shard_id: shard.into(),
             sequence_number: seq.into(),
         },
-        (code, _, _) => EntryOutcome::Failed(AttemptError {
-            code: code.map_or(ErrorCode::InternalFailure, ErrorCode::from_service),
-            message: entry.error_message().unwrap_or_default().to_owned(),
-        }),
+        (code, _, _) => EntryOutcome::Failed(AttemptError::new(
+            code.map_or(ErrorCode::InternalFailure, ErrorCode::from_entry),
+            entry.error_message().unwrap_or_default(),
+        )),
     }
 }
 
-/// A whole-request failure, typed.
-pub(crate) fn request_error<E, R>(err: SdkError<E, R>) -> AttemptError
+/// A whole-request failure, typed by its HTTP status and error class (see
+/// [`ErrorCode::from_response`]).
+pub(crate) fn request_error<E>(err: SdkError<E, HttpResponse>) -> AttemptError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let code = match &err {
         SdkError::TimeoutError(_) => ErrorCode::Timeout,
         SdkError::DispatchFailure(d) if d.is_timeout() => ErrorCode::Timeout,
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ErrorCode::Network,
-        SdkError::ServiceError(_) => err
-            .code()
-            .map_or(ErrorCode::InternalFailure, ErrorCode::from_service),
+        SdkError::ServiceError(e) => {
+            ErrorCode::from_response(Some(e.raw().status().as_u16()), err.code())
+        }
         _ => ErrorCode::Other("ConstructionFailure".into()),
     };
-    AttemptError {
-        code,
-        message: DisplayErrorContext(&err).to_string(),
-    }
+    let message = match (&err, err.message()) {
+        (SdkError::ServiceError(_), Some(message)) => message.to_owned(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    AttemptError::new(code, message)
 }

@@ -185,3 +185,69 @@ async fn a_completed_aggregates_vector_is_reused_by_the_next_one() {
     let fresh = buffers.iter().find(|b| &*b.shard == "t").unwrap();
     assert_ne!(fresh.users.as_ptr(), address, "one spare, used once");
 }
+
+fn seqs(out: &[Outgoing]) -> Vec<u64> {
+    out.iter()
+        .flat_map(|o| o.users.iter().map(|u| u.seq))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_too_large_to_aggregate_goes_after_its_shards_open_aggregate() {
+    // 2a: the open aggregate holds older records of the shard; the large one must follow.
+    let mut agg = Aggregation::new(true, 100, u64::MAX);
+    let mut out = Vec::new();
+    let s: Arc<str> = Arc::from("s");
+    agg.add_at(0, &s, pending(0, "a", "1", 100, 1000).0, &mut out);
+    agg.add_at(0, &s, pending(1, "b", "2", 100, 1000).0, &mut out);
+    agg.add_at(
+        0,
+        &s,
+        pending(2, "big", &"y".repeat(500), 100, 1000).0,
+        &mut out,
+    );
+    agg.add_at(0, &s, pending(3, "c", "3", 100, 1000).0, &mut out);
+    agg.take_all(&mut out);
+    assert_eq!(seqs(&out), [0, 1, 2, 3]);
+    // The same for an ordered retry, packed again.
+    let users = [("a", "1"), ("big", "y"), ("c", "3")]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, d))| {
+            let data = if k == "big" {
+                "y".repeat(500)
+            } else {
+                d.to_owned()
+            };
+            pending(i as u64, k, &data, 100, 1000).0
+        })
+        .collect();
+    assert_eq!(
+        seqs(&pack(true, 100, u64::MAX, shard("s"), users)),
+        [0, 1, 2]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_aggregation_records_keep_their_predicted_shard() {
+    // 1: every record goes alone, but still to its shard's rate limit and order.
+    let mut off = Aggregation::new(false, 51_200, u64::MAX);
+    let mut out = Vec::new();
+    let s: Arc<str> = Arc::from("shard-7");
+    off.add_at(3, &s, pending(0, "k", "v", 100, 1000).0, &mut out);
+    off.add(
+        shard("shard-8"),
+        pending(1, "j", "w", 100, 1000).0,
+        &mut out,
+    );
+    let shards: Vec<Option<&str>> = out.iter().map(|o| o.shard.as_deref()).collect();
+    assert_eq!(shards, [Some("shard-7"), Some("shard-8")]);
+    let packed = pack(
+        false,
+        51_200,
+        u64::MAX,
+        shard("shard-7"),
+        vec![pending(2, "k", "v", 100, 1000).0],
+    );
+    assert_eq!(packed[0].shard.as_deref(), Some("shard-7"));
+}

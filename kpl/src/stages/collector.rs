@@ -1,10 +1,10 @@
 //! The collection stage: Kinesis records into PutRecords requests of at most
-//! `collection_max_count` records and `collection_max_size` bytes. A request goes when
-//! it is full, when one shard holds 256 KiB in it, when its earliest deadline has come,
-//! or when flushing. In ordered mode a request carries at most one record per shard and
-//! none of a shard that has a request in flight.
+//! `collection_max_count` records and `collection_max_size` bytes, in the order they came.
+//! A request goes when it is full, when one shard holds 256 KiB in it, when its earliest
+//! deadline has come, or when flushing. It knows nothing of order: in ordered mode the
+//! lanes ([`super::lanes`]) never hand it two records of one shard.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::FastMap;
 use std::sync::Arc;
@@ -21,7 +21,6 @@ pub(crate) const SHARD_FLUSH_BYTES: usize = 256 * 1024;
 pub(crate) struct Collector {
     max_count: usize,
     max_size: usize,
-    ordered: bool,
     queue: VecDeque<Outgoing>,
     bytes: usize,
     shard_bytes: FastMap<Option<Arc<str>>, usize>,
@@ -30,11 +29,10 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    pub(crate) fn new(max_count: usize, max_size: usize, ordered: bool) -> Collector {
+    pub(crate) fn new(max_count: usize, max_size: usize) -> Collector {
         Collector {
             max_count,
             max_size,
-            ordered,
             queue: VecDeque::new(),
             bytes: 0,
             shard_bytes: FastMap::default(),
@@ -46,12 +44,6 @@ impl Collector {
     pub(crate) fn push(&mut self, outgoing: Outgoing) {
         self.account(&outgoing, true);
         self.queue.push_back(outgoing);
-    }
-
-    /// Puts a record ahead of everything waiting (an ordered retry).
-    pub(crate) fn push_front(&mut self, outgoing: Outgoing) {
-        self.account(&outgoing, true);
-        self.queue.push_front(outgoing);
     }
 
     /// When the oldest waiting user record was put (a scan).
@@ -94,44 +86,23 @@ impl Collector {
                 || self.next_deadline().is_some_and(|d| d <= now))
     }
 
-    /// The next request, if one should go now. `busy` are the shards with a request in
-    /// flight (only consulted in ordered mode).
-    pub(crate) fn take(
-        &mut self,
-        now: Instant,
-        force: bool,
-        busy: &HashSet<Arc<str>>,
-    ) -> Option<Vec<Outgoing>> {
+    /// The next request, if one should go now: records in the order they came, up to the
+    /// count and size limits (a record larger than the size limit goes alone).
+    pub(crate) fn take(&mut self, now: Instant, force: bool) -> Option<Vec<Outgoing>> {
         if !self.ready(now, force) {
             return None;
         }
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
-        let mut in_batch: HashSet<Arc<str>> = HashSet::new();
-        let mut kept = VecDeque::new();
-        while let Some(o) = self.queue.pop_front() {
+        while let Some(o) = self.queue.front() {
             let full = batch.len() >= self.max_count
                 || (!batch.is_empty() && batch_bytes + o.size() > self.max_size);
-            if full && !self.ordered {
-                self.queue.push_front(o);
+            if full {
                 break;
             }
-            let blocked = self.ordered
-                && o.shard
-                    .as_ref()
-                    .is_some_and(|s| busy.contains(s) || in_batch.contains(s));
-            if full || blocked {
-                kept.push_back(o);
-                continue;
-            }
-            if let (true, Some(s)) = (self.ordered, &o.shard) {
-                in_batch.insert(s.clone());
-            }
             batch_bytes += o.size();
-            batch.push(o);
+            batch.extend(self.queue.pop_front());
         }
-        kept.append(&mut self.queue);
-        self.queue = kept;
         for o in &batch {
             self.account(o, false);
         }

@@ -1,78 +1,12 @@
 //! Errors of the producer: typed, with `is_retryable()`, carrying the record back.
 
+mod code;
+
+pub use code::{ErrorClass, ErrorCode};
+
 use kinesis_agg::{HashKeyError, RecordError};
 
 use crate::record::{AttemptError, Attempts, Record};
-
-/// A service or transport error code, typed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// `ProvisionedThroughputExceededException`: the shard's limits were exceeded.
-    Throttled,
-    /// `InternalFailure` (per entry) or an HTTP 5xx.
-    InternalFailure,
-    /// `KMSThrottlingException`.
-    KmsThrottled,
-    /// The request did not complete within the request timeout (it may have succeeded).
-    Timeout,
-    /// The connection failed or was reset (the request may have succeeded).
-    Network,
-    /// `ResourceNotFoundException`: the stream does not exist.
-    StreamNotFound,
-    /// The record was written to a shard its hash key does not belong to and is re-sent.
-    WrongShard,
-    /// Any other code the service returned, as it returned it.
-    Other(String),
-}
-
-impl ErrorCode {
-    /// The code as Kinesis names it (or a descriptive name for client-side codes).
-    pub fn as_str(&self) -> &str {
-        match self {
-            ErrorCode::Throttled => "ProvisionedThroughputExceededException",
-            ErrorCode::InternalFailure => "InternalFailure",
-            ErrorCode::KmsThrottled => "KMSThrottlingException",
-            ErrorCode::Timeout => "Timeout",
-            ErrorCode::Network => "Network",
-            ErrorCode::StreamNotFound => "ResourceNotFoundException",
-            ErrorCode::WrongShard => "WrongShard",
-            ErrorCode::Other(code) => code,
-        }
-    }
-
-    /// The code for a service error code string.
-    ///
-    /// ```
-    /// use kpl::ErrorCode;
-    /// assert_eq!(ErrorCode::from_service("ProvisionedThroughputExceededException"), ErrorCode::Throttled);
-    /// assert!(!ErrorCode::from_service("AccessDeniedException").is_retryable());
-    /// ```
-    pub fn from_service(code: &str) -> ErrorCode {
-        match code {
-            "ProvisionedThroughputExceededException" => ErrorCode::Throttled,
-            "InternalFailure"
-            | "InternalFailureException"
-            | "ServiceUnavailable"
-            | "ServiceUnavailableException" => ErrorCode::InternalFailure,
-            "KMSThrottlingException" => ErrorCode::KmsThrottled,
-            "ResourceNotFoundException" => ErrorCode::StreamNotFound,
-            other => ErrorCode::Other(other.to_owned()),
-        }
-    }
-
-    /// Whether sending again can succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ErrorCode::Throttled
-                | ErrorCode::InternalFailure
-                | ErrorCode::KmsThrottled
-                | ErrorCode::Timeout
-                | ErrorCode::Network
-                | ErrorCode::WrongShard
-        )
-    }
-}
 
 /// Why a record cannot be put at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

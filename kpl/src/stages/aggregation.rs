@@ -71,17 +71,22 @@ impl Aggregation {
     }
 
     /// Adds a record predicted for `shard` (`None`: shard unknown, sent alone), found by
-    /// its id; pushes what became ready onto `out`.
+    /// its id; pushes what became ready onto `out`, in order: a record too large to
+    /// aggregate follows the open aggregate of its shard out.
     pub(crate) fn add(
         &mut self,
         shard: Option<Arc<str>>,
         pending: Pending,
         out: &mut Vec<Outgoing>,
     ) {
-        let Some(shard) = shard.filter(|_| self.enabled) else {
+        let Some(shard) = shard else {
             out.push(alone(None, pending));
             return;
         };
+        if !self.enabled {
+            out.push(alone(Some(shard), pending));
+            return;
+        }
         let index = self
             .slots
             .iter()
@@ -99,7 +104,8 @@ impl Aggregation {
         out: &mut Vec<Outgoing>,
     ) {
         if !self.enabled {
-            out.push(alone(None, pending));
+            // Alone, but still of its shard: its rate limit, its order, its metrics.
+            out.push(alone(Some(shard.clone()), pending));
             return;
         }
         if index >= self.slots.len() {
@@ -118,7 +124,11 @@ impl Aggregation {
         let buffer = slot.get_or_insert_with(|| Buffer::new(config, shard.clone(), &pending));
         match buffer.aggregator.try_add_ref(&pending.record) {
             Ok(()) => buffer.push(pending, spare),
-            Err(Refusal::TooLarge { .. }) => out.push(alone(Some(shard.clone()), pending)),
+            Err(Refusal::TooLarge { .. }) => {
+                // Alone, after the older records of its shard.
+                out.extend(buffer.finish());
+                out.push(alone(Some(shard.clone()), pending));
+            }
             Err(Refusal::Full) => {
                 out.extend(buffer.finish());
                 match buffer.aggregator.try_add_ref(&pending.record) {
@@ -282,8 +292,9 @@ pub(crate) fn pack(
     out
 }
 
-/// A record sent on its own, raw.
-fn alone(shard: Option<Arc<str>>, pending: Pending) -> Outgoing {
+/// A record sent on its own, raw, with its own hash key as explicit hash key (so it lands
+/// where its key belongs whatever the shard map says).
+pub(crate) fn alone(shard: Option<Arc<str>>, pending: Pending) -> Outgoing {
     let record = Unsealed::from(EncodedRecord::single(pending.record.clone()));
     Outgoing::new(shard, record, vec![pending])
 }

@@ -4,9 +4,9 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{ShardFilter, ShardFilterType};
 
 use crate::error::ErrorCode;
+use crate::io::sender::request_error;
 use crate::record::AttemptError;
-use crate::sender::request_error;
-use crate::shard_map::ShardMap;
+use crate::stages::shard_map::ShardMap;
 
 /// Why the shards could not be listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +29,10 @@ pub(crate) async fn open_shards(client: &Client, stream: &str) -> Result<ShardMa
                     .r#type(ShardFilterType::AtLatest)
                     .build()
                     .map_err(|e| {
-                        ListError::Failed(AttemptError {
-                            code: ErrorCode::Other("InvalidRequest".into()),
-                            message: e.to_string(),
-                        })
+                        ListError::Failed(AttemptError::new(
+                            ErrorCode::Other("InvalidRequest".into()),
+                            e.to_string(),
+                        ))
                     })?,
             ),
         };

@@ -2,7 +2,7 @@
 //! the prediction and the configuration (the mechanism lives in the driver).
 
 use crate::error::{ErrorCode, PutErrorKind};
-use crate::sender::EntryOutcome;
+use crate::io::sender::EntryOutcome;
 
 /// The decision for one Kinesis record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,10 +75,7 @@ mod tests {
     }
 
     fn failed(code: &str) -> EntryOutcome {
-        EntryOutcome::Failed(AttemptError {
-            code: ErrorCode::from_service(code),
-            message: String::new(),
-        })
+        EntryOutcome::Failed(AttemptError::new(ErrorCode::from_entry(code), ""))
     }
 
     #[test]
@@ -123,10 +120,7 @@ mod tests {
             judge(&failed("KMSAccessDeniedException"), None, 1, false),
             Verdict::Fail(PutErrorKind::Service(_))
         ));
-        let timeout = AttemptError {
-            code: ErrorCode::Timeout,
-            message: String::new(),
-        };
+        let timeout = AttemptError::new(ErrorCode::Timeout, "");
         assert_eq!(
             judge_error(&timeout.code, false, &timeout),
             Verdict::Retry { throttled: false }

@@ -15,6 +15,8 @@ pub(crate) struct RefreshPolicy {
     next: Instant,
     backoff: Duration,
     in_flight: bool,
+    /// The map was found wrong while a listing ran (it may have started before the change).
+    stale: bool,
 }
 
 impl RefreshPolicy {
@@ -25,6 +27,7 @@ impl RefreshPolicy {
             next: now,
             backoff: FIRST_BACKOFF,
             in_flight: false,
+            stale: false,
         }
     }
 
@@ -45,18 +48,26 @@ impl RefreshPolicy {
     pub(crate) fn succeeded(&mut self, now: Instant) {
         self.in_flight = false;
         self.backoff = FIRST_BACKOFF;
-        self.next = now + self.interval;
+        self.next = if std::mem::take(&mut self.stale) {
+            now
+        } else {
+            now + self.interval
+        };
     }
 
     pub(crate) fn failed(&mut self, now: Instant) {
         self.in_flight = false;
+        self.stale = false; // the next listing comes after the invalidation in any case
         self.next = now + self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    /// The map is known to be wrong: list again as soon as the backoff allows.
+    /// The map is known to be wrong: list again as soon as the backoff allows (after the
+    /// listing under way, if one is: it may predate what made the map wrong).
     pub(crate) fn invalidate(&mut self, now: Instant) {
-        if self.backoff == FIRST_BACKOFF {
+        if self.in_flight {
+            self.stale = true;
+        } else if self.backoff == FIRST_BACKOFF {
             self.next = self.next.min(now);
         }
     }
@@ -87,6 +98,20 @@ mod tests {
             p.due(t0),
             "a wrong map is refreshed at once after a success"
         );
+    }
+
+    #[test]
+    fn an_invalidation_during_a_listing_lists_again_after_it() {
+        let t0 = Instant::now();
+        let mut p = RefreshPolicy::new(Duration::from_secs(60), t0);
+        p.started();
+        // The map is found wrong while a listing (maybe started before the reshard) runs.
+        p.invalidate(t0);
+        p.succeeded(t0);
+        assert!(p.due(t0), "the listing may predate what made the map wrong");
+        p.started();
+        p.succeeded(t0);
+        assert_eq!(p.next_at(), Some(t0 + Duration::from_secs(60)));
     }
 
     #[test]

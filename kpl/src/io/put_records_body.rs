@@ -24,7 +24,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::endpoint::Endpoint;
 use aws_smithy_types::error::metadata::Builder as ErrorMetadataBuilder;
 
-use crate::json_writer::{Counter, JsonWriter};
+use crate::io::json_writer::{Counter, JsonWriter};
 
 /// The shape whose serialization this protocol takes over.
 const PUT_RECORDS_INPUT: &str = "com.amazonaws.kinesis.synthetic#PutRecordsInput";

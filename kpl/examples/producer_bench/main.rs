@@ -9,6 +9,8 @@
 //! cargo build --release -p testkit --bin local-aws -p kpl --example producer_bench
 //! target/release/examples/producer_bench [--records N] [--rate R] [--shards S] [--bytes-bound B] [--batch N]
 //! taskset -c 0 target/release/examples/producer_bench --server-cpus 1 --batch 500   # one core each
+//! target/release/examples/producer_bench --shards 4 --enforce-limits --read-back \
+//!     --records 1200000 --batch 500 --rate 68000   # throttled at the shard limit, twice its capacity
 //! ```
 //! W1 shape: 100-byte records with distinct 16-character keys (each key a new `String`; the
 //! data one static buffer, so the figures are the producer's and not the caller's
@@ -16,10 +18,15 @@
 //! fast as the producer takes them; `--rate 100000` paces the puts. `--batch 500` puts 500
 //! records per `put_batch` call (one result future per batch) instead of one `put` per
 //! record. The server is started from the `local-aws` binary next to this one unless
-//! `--endpoint URL` is given.
+//! `--endpoint URL` is given. `--enforce-limits` starts it with the shard limits (1 MiB/s and
+//! 1,000 records/s per shard), `--rate-limit P` sets the producer's `RateLimit`, and
+//! `--read-back` reads the stream back afterwards: every record there (distinct keys), and
+//! per shard the bytes and records per second it took against its limits.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitCode, Stdio};
+mod process;
+mod read_back;
+
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,7 +34,8 @@ use clap::Parser;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use hdrhistogram::Histogram;
-use kpl::{Producer, ProducerConfig, PutResult, Record};
+use kpl::{ErrorCode, Producer, ProducerConfig, PutResult, Record};
+use process::{KillOnDrop, cpu_seconds, cpu_seconds_of, peak_rss_mib, start_server};
 
 /// jemalloc, as high-volume Rust services commonly run: partition keys are allocated by the
 /// caller's task and freed by the stream's driver on another thread, a pattern glibc's
@@ -60,6 +68,16 @@ struct Args {
     /// producer has exactly one core.
     #[arg(long)]
     server_cpus: Option<String>,
+    /// Start `local-aws` with `--enforce-limits` (1 MiB/s and 1,000 records/s per shard).
+    #[arg(long)]
+    enforce_limits: bool,
+    /// The producer's `RateLimit` (percent of the shard limits; the KPL's default is 150).
+    #[arg(long, default_value_t = 150)]
+    rate_limit: u32,
+    /// Read the stream back afterwards: every user record there, and the bytes Kinesis
+    /// took per second per shard against its 1 MiB/s limit.
+    #[arg(long)]
+    read_back: bool,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -86,7 +104,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let (endpoint, _server) = match &args.endpoint {
         Some(e) => (e.clone(), None),
         None => {
-            let (e, child) = start_server(args.server_cpus.as_deref())?;
+            let (e, child) = start_server(args.server_cpus.as_deref(), args.enforce_limits)?;
             (e, Some(KillOnDrop(child)))
         }
     };
@@ -95,7 +113,8 @@ async fn run(args: Args) -> Result<(), Error> {
     testkit::streams::create_stream(&client, &stream, args.shards).await?;
     let config = ProducerConfig::default()
         .max_outstanding_bytes(args.bytes_bound)
-        .max_outstanding_records(1_000_000);
+        .max_outstanding_records(1_000_000)
+        .rate_limit(args.rate_limit);
     let buffered = config.record_max_buffered_time;
     let producer = Producer::new(config, client)?;
 
@@ -105,7 +124,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let cpu_start = cpu_seconds();
     let started = Instant::now();
     let load = Load {
-        stream: stream.into(),
+        stream: stream.clone().into(),
         payload: Bytes::from_static(&[b'x'; 100]),
         started,
         args: &args,
@@ -121,6 +140,11 @@ async fn run(args: Args) -> Result<(), Error> {
         .zip(server_cpu_start)
         .map(|(p, start)| cpu_seconds_of(&p.to_string()) - start);
     let rss = peak_rss_mib();
+    let back = if args.read_back {
+        Some(read_back::read(&testkit::kinesis_client(&endpoint), &load.stream).await?)
+    } else {
+        None
+    };
     let bound = 64.0 + 1.2 * args.bytes_bound as f64 / (1024.0 * 1024.0);
     let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
     println!(
@@ -133,6 +157,15 @@ async fn run(args: Args) -> Result<(), Error> {
             "server_cpu_s": server_cpu,
             "peak_rss_mib": rss, "rss_bound_mib": bound,
             "kinesis_records": stats.kinesis_records,
+            "retried_records": stats.retried, "throttled_attempts": stats.throttled,
+            "enforce_limits": args.enforce_limits, "rate_limit": args.rate_limit,
+            "read_back": back.as_ref().map(|b| serde_json::json!({
+                "user_records": b.user_records, "distinct": b.distinct,
+                "lost": args.records.saturating_sub(b.distinct),
+                "kinesis_records": b.kinesis_records, "data_bytes": b.data_bytes,
+                "shard_byte_share_min_max": [b.byte_share.0, b.byte_share.1],
+                "shard_record_share_min_max": [b.record_share.0, b.record_share.1],
+            })),
             "ack_p50_ms": q(&stats.ack, 0.5), "ack_p99_ms": q(&stats.ack, 0.99),
             "buffering_p50_ms": q(&stats.buffering, 0.5), "buffering_p99_ms": q(&stats.buffering, 0.99),
             "buffering_target_ms": buffered.as_secs_f64() * 1000.0 + 5.0,
@@ -217,6 +250,10 @@ struct Stats {
     buffering: Histogram<u64>,
     /// Kinesis records written: each has exactly one user record at sub-sequence 0.
     kinesis_records: u64,
+    /// User records written after more than one attempt.
+    retried: u64,
+    /// Attempts that failed as throttled (the shard's limit).
+    throttled: u64,
 }
 
 impl Stats {
@@ -225,6 +262,8 @@ impl Stats {
             ack: Histogram::new(3)?,
             buffering: Histogram::new(3)?,
             kinesis_records: 0,
+            retried: 0,
+            throttled: 0,
         })
     }
 
@@ -256,6 +295,12 @@ impl Stats {
         if result.sub_sequence_number == 0 {
             self.kinesis_records += 1;
         }
+        if result.attempts.total() > 1 {
+            self.retried += 1;
+            let throttled = result.attempts.iter().filter_map(|a| a.error.as_ref());
+            let throttled = throttled.filter(|e| e.code == ErrorCode::Throttled).count();
+            self.throttled += throttled as u64 + u64::from(result.attempts.omitted());
+        }
         Ok(())
     }
 }
@@ -276,84 +321,4 @@ fn key(i: u64) -> String {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `local-aws` (next to this binary) on free ports; returns its Kinesis endpoint.
-fn start_server(cpus: Option<&str>) -> Result<(String, Child), Error> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .ok_or("no target directory")?;
-    let bin = dir.join("local-aws");
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", cpus]).arg(&bin);
-            c
-        }
-        None => Command::new(&bin),
-    };
-    let mut child = command
-        .args(["--kinesis-port", "0", "--dynamodb-port", "0"])
-        // Backtrace capture on every server-side error would make the server the bottleneck.
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0")
-
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {} (build it with `cargo build --release -p testkit --bin local-aws`): {e}", bin.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let line = BufReader::new(stdout)
-        .lines()
-        .next()
-        .ok_or("local-aws printed nothing")??;
-    let endpoint = line
-        .strip_prefix("kinesis ")
-        .ok_or("unexpected local-aws output")?
-        .to_owned();
-    Ok((endpoint, child))
-}
-
-/// User + system CPU seconds of this process (Linux `/proc`, USER_HZ = 100).
-fn cpu_seconds() -> f64 {
-    cpu_seconds_of("self")
-}
-
-/// User + system CPU seconds of process `pid` ("self" for this one).
-fn cpu_seconds_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident set size in MiB (Linux `/proc`).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
