@@ -61,6 +61,9 @@ async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
     proxy.set_rules(faults());
     let config = ProducerConfig::default()
         .request_timeout(Duration::from_millis(300))
+        // Nothing may be lost: no record may expire either, however slow the machine (in
+        // ordered mode a shard's requests go one at a time, each fault costing its backoff).
+        .record_ttl(Duration::from_secs(300))
         .record_max_buffered_time(Duration::from_millis(20))
         .aggregation_max_size(2048)
         .collection_max_count(10)
