@@ -9,8 +9,10 @@
 //! was sent, and the workers shut down gracefully, releasing their leases.
 //!
 //! ```text
-//! cargo run --release -p kinesis-examples --example quickstart [-- RECORDS]
+//! cargo run --release -p kinesis-examples --example quickstart [-- RECORDS] [--fan-out]
 //! ```
+//! `--fan-out` reads with enhanced fan-out (SubscribeToShard, one stream consumer for both
+//! workers, deregistered when the last one leaves) instead of polling.
 //! With no AWS configured it starts the embedded local servers (see `src/backend.rs`).
 //! Against real AWS it creates (and leaves) a 16-shard stream and a lease table.
 
@@ -21,15 +23,26 @@ const SHARDS: i32 = 16;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let count: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(200_000);
+    let mut count = 200_000;
+    let mut retrieval = kcl::RetrievalMode::Polling;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--fan-out" => retrieval = kcl::RetrievalMode::fan_out(),
+            _ => {
+                count = arg.parse().map_err(|e| {
+                    format!("expected a record count or --fan-out, got {arg:?}: {e}")
+                })?
+            }
+        }
+    }
+    let mode = match retrieval {
+        kcl::RetrievalMode::Polling => "polling",
+        kcl::RetrievalMode::FanOut { .. } => "enhanced fan-out",
+    };
     let aws = kinesis_examples::connect().await?;
     println!("quickstart: using {}", aws.description);
     let stream = format!("quickstart-{}", std::process::id());
-    let r = story::run(&aws, &stream, SHARDS, count).await?;
+    let r = story::run(&aws, &stream, SHARDS, count, retrieval).await?;
     println!(
         "quickstart: produced {} user records in {} Kinesis records to {SHARDS} shards of \
          stream {stream} at {:.0} records/s (put to last ack)",
@@ -39,8 +52,8 @@ async fn main() -> Result<(), Error> {
         println!("quickstart: {worker} processed {records} records, held {leases:?}");
     }
     println!(
-        "quickstart: consumed at {:.0} records/s (first to last delivery); all {} arrived \
-         exactly as sent ({} delivered twice)",
+        "quickstart: consumed by {mode} at {:.0} records/s (first to last delivery); all {} \
+         arrived exactly as sent ({} delivered twice)",
         r.consume_per_s, r.received, r.duplicates
     );
     Ok(())

@@ -5,7 +5,8 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), kinesis_examples::story::Error> {
 //! let aws = kinesis_examples::connect().await?;
-//! let report = kinesis_examples::story::run(&aws, "demo", 4, 10_000).await?;
+//! let polling = kcl::RetrievalMode::Polling;
+//! let report = kinesis_examples::story::run(&aws, "demo", 4, 10_000, polling).await?;
 //! assert_eq!(report.received, 10_000);
 //! # Ok(()) }
 //! ```
@@ -15,7 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kcl::{Checkpointer, InitialPosition, ProcessRecordsInput, ShardProcessor, StreamId, Worker};
+use kcl::{
+    Checkpointer, InitialPosition, ProcessRecordsInput, RetrievalMode, ShardProcessor, StreamId,
+    Worker,
+};
 use kpl::{Producer, ProducerConfig};
 use testkit::streams;
 use testkit::workload::{Shape, generate};
@@ -51,9 +55,16 @@ pub struct Report {
 /// Creates `stream` with `shards` shards, writes `count` W1-shaped records (100 bytes,
 /// distinct keys) through a [`Producer`] (at the KPL's default rate limit, 150 % of each
 /// shard's 1 MiB/s), then consumes them with two [`Worker`]s of one application (lease
-/// table `<stream>-app`, at most half the shards each), checks every record, and shuts
-/// the workers down gracefully (final checkpoints, leases released).
-pub async fn run(aws: &Aws, stream: &str, shards: i32, count: usize) -> Result<Report, Error> {
+/// table `<stream>-app`, at most half the shards each) reading by `retrieval` (polling, or
+/// enhanced fan-out through one stream consumer named after the application), checks every
+/// record, and shuts the workers down gracefully (final checkpoints, leases released).
+pub async fn run(
+    aws: &Aws,
+    stream: &str,
+    shards: i32,
+    count: usize,
+    retrieval: RetrievalMode,
+) -> Result<Report, Error> {
     streams::create_stream(&aws.kinesis, stream, shards).await?;
     let workload = generate(Shape::W1, count, 42);
     let (kinesis_records, produce_s) = produce(aws, stream, &workload.records).await?;
@@ -68,6 +79,10 @@ pub async fn run(aws: &Aws, stream: &str, shards: i32, count: usize) -> Result<R
         let mut config = kcl::Config::new(app.clone(), StreamId::Name(stream.into()));
         config.worker_identifier = worker_id.into();
         config.initial_position = InitialPosition::TrimHorizon;
+        config.retrieval_mode = retrieval.clone();
+        // A registered stream consumer is billed per shard-hour: the last worker to leave
+        // deregisters it (the stream and the lease table stay, as with polling).
+        config.fan_out.deregister_on_shutdown = true;
         // Half the shards each, whichever worker starts first (the KCL's maxLeasesForWorker).
         config.max_leases_for_worker = usize::try_from(shards).unwrap_or(1).div_ceil(2);
         let (tally, done_tx) = (tally.clone(), done_tx.clone());

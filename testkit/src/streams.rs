@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::DisplayErrorContext;
-use aws_sdk_kinesis::types::{Record, Shard, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, Record, Shard, ShardIteratorType, StreamDescriptionSummary, StreamStatus,
+};
 
 /// A Kinesis call failed, or a stream did not become active in time.
 #[derive(Debug, thiserror::Error)]
@@ -59,19 +61,55 @@ pub async fn create_stream(client: &Client, name: &str, shards: i32) -> Result<(
     wait_active(client, name).await
 }
 
+/// The stream's registered enhanced fan-out consumers, by name, with their status (one
+/// ListStreamConsumers page: enough for tests).
+///
+/// ```no_run
+/// # async fn demo(kinesis: aws_sdk_kinesis::Client) -> Result<(), testkit::streams::StreamsError> {
+/// // Nothing registered until a fan-out consumer asks for it.
+/// assert!(testkit::streams::stream_consumers(&kinesis, "orders").await?.is_empty());
+/// # Ok(()) }
+/// ```
+pub async fn stream_consumers(
+    client: &Client,
+    name: &str,
+) -> Result<Vec<(String, ConsumerStatus)>, StreamsError> {
+    let arn = summary(client, name)
+        .await?
+        .map(|d| d.stream_arn)
+        .unwrap_or_default();
+    let listed = client
+        .list_stream_consumers()
+        .stream_arn(arn)
+        .send()
+        .await
+        .map_err(sdk("ListStreamConsumers"))?;
+    Ok(listed
+        .consumers()
+        .iter()
+        .map(|c| (c.consumer_name().to_owned(), c.consumer_status().clone()))
+        .collect())
+}
+
+/// DescribeStreamSummary's description of the stream.
+async fn summary(
+    client: &Client,
+    name: &str,
+) -> Result<Option<StreamDescriptionSummary>, StreamsError> {
+    let out = client
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+        .map_err(sdk("DescribeStreamSummary"))?;
+    Ok(out.stream_description_summary)
+}
+
 /// Waits until the stream is ACTIVE (polling DescribeStreamSummary every 10 ms, up to 30 s).
 pub async fn wait_active(client: &Client, name: &str) -> Result<(), StreamsError> {
     for _ in 0..3000 {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .map_err(sdk("DescribeStreamSummary"))?;
-        let status = summary
-            .stream_description_summary()
-            .map(|d| d.stream_status());
-        if status == Some(&StreamStatus::Active) {
+        let status = summary(client, name).await?.map(|d| d.stream_status);
+        if status == Some(StreamStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -144,6 +144,69 @@ async fn sigterm_writes_final_checkpoints_and_releases_the_leases() {
     assert!(out.stderr.contains("leases released: 2"), "{}", out.stderr);
 }
 
+/// The stream's enhanced fan-out consumers: name -> status.
+async fn stream_consumers(env: &Env, stream: &str) -> BTreeMap<String, String> {
+    let listed = testkit::streams::stream_consumers(&env.kinesis, stream)
+        .await
+        .unwrap();
+    listed
+        .into_iter()
+        .map(|(name, status)| (name, status.as_str().to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_registers_a_consumer_resumes_checkpoints_and_deregisters_on_exit() {
+    let env = Env::with_stream("fanned", 2).await;
+    put_lines(&env, "fanned", 0..40).await;
+    let first = env
+        .kinesis(&[
+            "consume",
+            "fanned",
+            "--app",
+            "app-fo",
+            "--consumer-name",
+            "cli-fo",
+            "--from",
+            "trim_horizon",
+            "--limit",
+            "25",
+        ])
+        .run();
+    let first_lines = first.success().lines();
+    assert_eq!(first_lines.len(), 25, "{}", first.stderr);
+    // Read through the registered consumer, which stays (no --deregister-on-exit).
+    assert_eq!(
+        stream_consumers(&env, "fanned").await,
+        BTreeMap::from([("cli-fo".to_owned(), "ACTIVE".to_owned())])
+    );
+
+    let second = env
+        .kinesis(&[
+            "consume",
+            "fanned",
+            "--app",
+            "app-fo",
+            "--fan-out",
+            "--consumer-name",
+            "cli-fo",
+            "--deregister-on-exit",
+            "--idle-exit",
+            "3s",
+        ])
+        .run();
+    let second_lines = second.success().lines();
+    let all: Vec<&String> = first_lines.iter().chain(&second_lines).collect();
+    let distinct: BTreeSet<&&String> = all.iter().collect();
+    assert_eq!(distinct.len(), 40, "every record: {all:?}");
+    assert_eq!(all.len(), 40, "none twice: {all:?}");
+    let left = stream_consumers(&env, "fanned").await;
+    assert!(
+        left.values().all(|status| status == "DELETING"),
+        "deregistered by the last worker to leave: {left:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_consumer_settings_are_named() {
     let env = Env::with_stream("settings", 1).await;
@@ -160,6 +223,15 @@ async fn bad_consumer_settings_are_named() {
     ])
     .run()
     .fails_with(&["consume --from takes latest, trim_horizon or timestamp:T"]);
+    env.kinesis(&[
+        "consume",
+        "settings",
+        "--app",
+        "app",
+        "--deregister-on-exit",
+    ])
+    .run()
+    .fails_with(&["--deregister-on-exit needs --fan-out"]);
     env.kinesis(&["consume", "missing", "--app", "app"])
         .run()
         .fails_with(&["stream \"missing\" not found"]);

@@ -25,6 +25,8 @@ Examples:
   kinesis consume orders --app billing --from trim_horizon --format json
   kinesis consume orders --app billing --limit 100          # 100 records, checkpointed, then stop
   kinesis consume orders --app billing --idle-exit 30s      # stop once caught up and idle
+  kinesis consume orders --app billing --fan-out            # enhanced fan-out, stream consumer billing
+  kinesis consume orders --app billing --consumer-name b2 --deregister-on-exit
 
 Run it several times (different --worker-id) to share the shards; a checkpoint is written after
 each batch is written to stdout, so a restart repeats at most the batch in flight.";
@@ -57,7 +59,20 @@ pub(crate) struct ConsumeArgs {
     /// Stop (gracefully) once no record came for this long and no lease is left to take.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     idle_exit: Option<Duration>,
-    /// Pause after a GetRecords call that returned nothing.
+    /// Read with enhanced fan-out (SubscribeToShard: 2 MiB/s per shard of its own, records
+    /// pushed) instead of polling GetRecords. The stream consumer is registered if missing
+    /// (named after --app unless --consumer-name says otherwise); it is billed per shard-hour
+    /// while registered.
+    #[arg(long)]
+    fan_out: bool,
+    /// The enhanced fan-out consumer's name (implies --fan-out).
+    #[arg(long, value_name = "NAME")]
+    consumer_name: Option<String>,
+    /// With enhanced fan-out: deregister the stream consumer when this worker is the last
+    /// of the application to stop gracefully.
+    #[arg(long)]
+    deregister_on_exit: bool,
+    /// Pause after a GetRecords call that returned nothing (polling).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     poll_interval: Duration,
     /// A lease not renewed for this long is taken over by another worker.
@@ -71,11 +86,21 @@ pub(crate) struct ConsumeArgs {
     shutdown_timeout: Duration,
 }
 
-/// How records are fetched: polling (GetRecords). This is where `--fan-out` (enhanced
-/// fan-out, SubscribeToShard) goes once kcl has a retrieval mode for it: a flag on
-/// [`ConsumeArgs`], mapped here.
-fn retrieval_mode(_args: &ConsumeArgs) -> RetrievalMode {
-    RetrievalMode::Polling
+/// How records are fetched: polling (GetRecords), or enhanced fan-out (SubscribeToShard)
+/// with `--fan-out` or `--consumer-name`.
+fn retrieval_mode(args: &ConsumeArgs) -> Result<RetrievalMode, CliError> {
+    if args.fan_out || args.consumer_name.is_some() {
+        return Ok(RetrievalMode::FanOut {
+            consumer_name: args.consumer_name.clone(),
+            consumer_arn: None,
+        });
+    }
+    if args.deregister_on_exit {
+        return Err(CliError::Usage(
+            "--deregister-on-exit needs --fan-out (or --consumer-name): polling registers no stream consumer".to_owned(),
+        ));
+    }
+    Ok(RetrievalMode::Polling)
 }
 
 /// Runs `kinesis consume`.
@@ -146,7 +171,8 @@ fn config(args: &ConsumeArgs) -> Result<Config, CliError> {
         }
     };
     config.idle_time_between_reads = args.poll_interval;
-    config.retrieval_mode = retrieval_mode(args);
+    config.retrieval_mode = retrieval_mode(args)?;
+    config.fan_out.deregister_on_shutdown = args.deregister_on_exit;
     config.validate()?;
     Ok(config)
 }
