@@ -9,7 +9,7 @@
 //! the shards.
 //!
 //! ```text
-//! cargo run --release -p kcl --example consumer -- --stream NAME --app APP \
+//! cargo run --release -p kinesis-kcl --example consumer -- --stream NAME --app APP \
 //!     [--worker-id ID] [--from latest|trim_horizon] [--idle-exit SECS] [--checkpoint-every N]
 //!     [--fan-out]
 //! ```

@@ -11,7 +11,7 @@
 //! and DynamoDB servers, which run on threads of their own and are reported apart.
 //!
 //! ```text
-//! cargo run --release -p kcl --example consumer_throughput -- [--records 1000000] [--shards 2]
+//! cargo run --release -p kinesis-kcl --example consumer_throughput -- [--records 1000000] [--shards 2]
 //!     [--fan-out]
 //! ```
 

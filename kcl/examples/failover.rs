@@ -12,7 +12,7 @@
 //! after either kind of departure.
 //!
 //! ```text
-//! cargo run --release -p kcl --example failover -- [--rounds 3] [--failover-secs 10] [--taker-millis 20000]
+//! cargo run --release -p kinesis-kcl --example failover -- [--rounds 3] [--failover-secs 10] [--taker-millis 20000]
 //! ```
 
 use std::collections::{BTreeSet, HashMap};

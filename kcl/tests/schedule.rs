@@ -6,7 +6,7 @@
 //! servers in real time, heals everything, produces a final round, waits for it, and
 //! runs the checkers over what happened (`schedule/check_*.rs`).
 //!
-//! - `cargo test -p kcl --test schedule`: the fixed seeds, plus the checkers' unit tests.
+//! - `cargo test -p kinesis-kcl --test schedule`: the fixed seeds, plus the checkers' unit tests.
 //! - `KCL_SCHEDULE_SEED=7`: replay one seed (the scenario is a pure function of the
 //!   seed; timing is real, so a replay is close to the run, not identical).
 //! - `KCL_SCHEDULE_SEEDS=40` (seeds 0..40) or `KCL_SCHEDULE_SEEDS=3,9,12`: more seeds.

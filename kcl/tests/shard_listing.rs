@@ -5,7 +5,7 @@
 //! The embedded ferrokinesis answers a ListShards request that carries only a NextToken with
 //! an error (it looks the stream up by the missing name), so this test needs a server that
 //! pages as AWS does: `.ci/run` runs it against kinesis-mock through `TESTKIT_KINESIS_ENDPOINT`
-//! (`cargo test -p kcl --test shard_listing -- --include-ignored`).
+//! (`cargo test -p kinesis-kcl --test shard_listing -- --include-ignored`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -9,7 +9,7 @@
 //! ```
 //! It uses the standard AWS configuration from the environment (region, credentials,
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_KINESIS`), so it works against real AWS or any
-//! local server, e.g. `cargo run -p testkit --bin local-aws` and
+//! local server, e.g. `cargo run -p kinesis-testkit --bin local-aws` and
 //! `AWS_ENDPOINT_URL=http://127.0.0.1:4567 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x`.
 //! Producer settings come from `KPL_*` variables (`KPL_RECORD_MAX_BUFFERED_TIME=50`, ...).
 

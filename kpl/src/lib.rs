@@ -32,8 +32,9 @@
 //! 2. **aggregation**: one open aggregate per shard (never two shards in one), finished when
 //!    full or at its deadline (put + `record_max_buffered_time`);
 //! 3. **lanes**: one queue per shard of the Kinesis records ready to go, behind token
-//!    buckets for records and bytes at `rate_limit` % of the shard limits (halved when the
-//!    shard throttles, recovering on success); retries pass them too;
+//!    buckets for records and bytes at `rate_limit` % of the shard limits (cut a little
+//!    when the shard throttles, at most once a second, and given back slowly, so the
+//!    limit settles on what the shard takes); retries pass them too;
 //! 4. **collector**: PutRecords requests of at most 500 records / 5 MiB, sent when full, at
 //!    their earliest deadline, or when one shard holds 256 KiB;
 //! 5. **sender**: at most `max_connections` requests in flight; the aggregates of a request

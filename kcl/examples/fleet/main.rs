@@ -13,8 +13,8 @@
 //! checkpoint (no duplicates when the processor checkpoints in `shutdown_requested`).
 //!
 //! ```text
-//! cargo run --release -p kcl --example fleet -- idle [--workers 2] [--shards 16] [--secs 120]
-//! cargo run --release -p kcl --example fleet -- join [--records 200000] [--lines-per-sec 20000]
+//! cargo run --release -p kinesis-kcl --example fleet -- idle [--workers 2] [--shards 16] [--secs 120]
+//! cargo run --release -p kinesis-kcl --example fleet -- join [--records 200000] [--lines-per-sec 20000]
 //! ```
 
 mod join;

@@ -1,7 +1,7 @@
-//! Record retrieval behind a seam: a [`RecordSource`] yields batches of user records of
-//! one shard. Two sources: polling (GetRecords) and enhanced fan-out (SubscribeToShard),
-//! chosen by [`RetrievalMode`](crate::RetrievalMode); both deliver the same [`Batch`]es
-//! and [`ShardEnding`]s.
+//! Record retrieval behind a seam: a record source (crate-private) yields batches of user
+//! records of one shard. Two sources: polling (GetRecords) and enhanced fan-out
+//! (SubscribeToShard), chosen by [`RetrievalMode`](crate::RetrievalMode); both deliver the
+//! same batches and shard endings.
 
 mod budget;
 mod buffered;

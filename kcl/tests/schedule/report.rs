@@ -152,7 +152,7 @@ pub fn failure(s: &Scenario, f: &Facts, violations: &[Violation], harness: &[Str
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n=== seed {} FAILED: replay with KCL_SCHEDULE_SEED={} cargo test -p kcl --test schedule",
+        "\n=== seed {} FAILED: replay with KCL_SCHEDULE_SEED={} cargo test -p kinesis-kcl --test schedule",
         s.seed, s.seed
     );
     let _ = writeln!(

@@ -6,7 +6,7 @@
 //! (peak RSS is printed beside the bound).
 //!
 //! ```text
-//! cargo build --release -p testkit --bin local-aws -p kpl --example producer_bench
+//! cargo build --release -p kinesis-testkit --bin local-aws -p kinesis-kpl --example producer_bench
 //! target/release/examples/producer_bench [--records N] [--rate R] [--shards S] [--bytes-bound B] [--batch N]
 //! taskset -c 0 target/release/examples/producer_bench --server-cpus 1 --batch 500   # one core each
 //! target/release/examples/producer_bench --shards 4 --enforce-limits --read-back \

@@ -45,7 +45,7 @@ pub(crate) fn start_server(
 
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {} (build it with `cargo build --release -p testkit --bin local-aws`): {e}", bin.display()))?;
+        .map_err(|e| format!("cannot start {} (build it with `cargo build --release -p kinesis-testkit --bin local-aws`): {e}", bin.display()))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let line = BufReader::new(stdout)
         .lines()

@@ -2,7 +2,7 @@
 //! Ctrl-C, so the AWS CLI or any service can be pointed at them.
 //!
 //! ```text
-//! cargo run -p testkit --bin local-aws -- --kinesis-port 4567 --dynamodb-port 8000
+//! cargo run -p kinesis-testkit --bin local-aws -- --kinesis-port 4567 --dynamodb-port 8000
 //! AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_REGION=us-east-1 \
 //!   aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams
 //! ```

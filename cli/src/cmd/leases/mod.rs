@@ -54,7 +54,7 @@ enum LeasesAction {
 struct ResetArgs {
     /// The shard (its lease's key), e.g. shardId-000000000000.
     shard: String,
-    /// The new checkpoint: trim_horizon, latest, or sequence:S[:SUB] (processing resumes
+    /// The new checkpoint: trim_horizon, latest, sequence:S or sequence:S:SUB (processing resumes
     /// after that record; SUB is its index in a KPL aggregate).
     #[arg(long, value_name = "POSITION", value_parser = parse_position)]
     to: Position,
@@ -143,9 +143,9 @@ fn admin_error(aws: &Aws, app: &str, e: AdminError) -> CliError {
     CliError::Leases(message)
 }
 
-/// `--to`: trim_horizon, latest or sequence:S[:SUB].
+/// `--to`: trim_horizon, latest, sequence:S or sequence:S:SUB.
 fn parse_position(s: &str) -> Result<Position, String> {
-    const HELP: &str = "use trim_horizon, latest or sequence:S[:SUB]";
+    const HELP: &str = "use trim_horizon, latest, sequence:S or sequence:S:SUB";
     match s.to_ascii_lowercase().as_str() {
         "trim_horizon" | "trim-horizon" | "oldest" => return Ok(Position::TrimHorizon),
         "latest" | "newest" => return Ok(Position::Latest),
