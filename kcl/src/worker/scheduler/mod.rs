@@ -93,8 +93,14 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 Some(done) = self.consumers.join_next_with_id() => self.reap(done).await,
                 Some(_) = self.renewers.join_next(), if !self.renewers.is_empty() => {}
                 () = &mut next_take => {
-                    self.take_round(&control).await;
-                    next_take.as_mut().reset(Instant::now() + self.jittered_taker_interval());
+                    // Lost a race for a lease (workers started together): the table changed
+                    // under this pass, so look again soon rather than a taker interval later.
+                    let wait = if self.take_round(&control).await {
+                        self.w.config.lease_discovery_interval
+                    } else {
+                        self.jittered_taker_interval()
+                    };
+                    next_take.as_mut().reset(Instant::now() + wait);
                 }
                 _ = handoffs.tick(), if !self.pending.is_empty() => self.poll_pending().await,
                 _ = discovery.tick() => self.discover().await,

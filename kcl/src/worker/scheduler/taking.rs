@@ -18,12 +18,14 @@ use crate::lease::{ExpiryTracker, Lease};
 impl<F: ShardProcessorFactory> Scheduler<F> {
     /// One taker pass: scan, decide, take and ask. Nothing is taken once a shutdown was
     /// asked for (a lease taken only to be handed on would cost its owner a replay).
-    pub(super) async fn take_round(&mut self, control: &watch::Receiver<Control>) {
+    /// One taker pass. `true` when another worker won a race for a lease this pass tried
+    /// to take (workers started together): the table changed under the plan.
+    pub(super) async fn take_round(&mut self, control: &watch::Receiver<Control>) -> bool {
         let scan = match self.w.leases.store().list(false).await {
             Ok(scan) => scan,
             Err(e) => {
                 tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
-                return;
+                return false;
             }
         };
         let now = Instant::now();
@@ -49,17 +51,18 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         self.w.shared.stats.taker_pass(plan.stats.available);
         self.loads = live_loads(&scan.leases, &self.tracker, input.me, now, input.failover);
         if *control.borrow() != Control::Run {
-            return;
+            return false;
         }
-        self.take_all(plan.take).await;
+        let raced = self.take_all(plan.take).await;
         for lease in plan.steal {
             self.ask_for(lease).await;
         }
+        raced
     }
 
     /// Takes leases seen as available (unowned, expired, or this worker's from an earlier
-    /// run), concurrently.
-    async fn take_all(&mut self, leases: Vec<Lease>) {
+    /// run), concurrently. `true` when a take was refused because the lease had changed.
+    async fn take_all(&mut self, leases: Vec<Lease>) -> bool {
         let me = self.w.config.worker_identifier.clone();
         let store = self.w.leases.store().clone();
         let takes = leases.into_iter().map(|lease| {
@@ -73,9 +76,11 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 (lease, sent, r)
             }
         });
+        let mut raced = false;
         for (lease, sent, result) in futures::future::join_all(takes).await {
-            self.taken(lease, sent, result);
+            raced |= self.taken(lease, sent, result);
         }
+        raced
     }
 
     /// Takes one lease seen with its counter, `previous` being its actual owner.
@@ -88,15 +93,17 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             .store()
             .take(&lease.key, lease.counter, previous.as_deref(), &me)
             .await;
-        self.taken(lease, sent, result);
+        let _raced = self.taken(lease, sent, result);
     }
 
+    /// Starts the consumer of a lease taken; `true` when the take was refused because
+    /// the lease had changed since the scan (another worker took it first).
     fn taken(
         &mut self,
         mut lease: Lease,
         sent: Instant,
         result: Result<u64, crate::LeaseStoreError>,
-    ) {
+    ) -> bool {
         match result {
             Ok(counter) => {
                 let me = self.w.config.worker_identifier.clone();
@@ -107,8 +114,12 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 lease.owner = Some(me);
                 lease.checkpoint_owner = None;
                 self.start_consumer(lease, sent);
+                false
             }
-            Err(e) => tracing::debug!(lease = %lease.key, error = %e, "could not take the lease"),
+            Err(e) => {
+                tracing::debug!(lease = %lease.key, error = %e, "could not take the lease");
+                e.is_condition_failed()
+            }
         }
     }
 
