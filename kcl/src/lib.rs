@@ -44,6 +44,57 @@
 //! worker.run().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! On the embedded servers of `kinesis-testkit`, as a runnable example:
+//!
+//! ```
+//! use kcl::{Checkpointer, Config, InitialPosition, ProcessRecordsInput, ShardProcessor};
+//! use tokio::sync::mpsc;
+//!
+//! // Every record put is delivered, then checkpointed; a graceful shutdown releases the
+//! // leases after the final checkpoints.
+//! struct Forward(mpsc::UnboundedSender<String>);
+//!
+//! impl ShardProcessor for Forward {
+//!     async fn process_records(&mut self, input: ProcessRecordsInput) {
+//!         for record in &input.records {
+//!             let _ = self.0.send(String::from_utf8_lossy(&record.data).into_owned());
+//!         }
+//!         let _ = input.checkpointer.checkpoint().await;
+//!     }
+//!     async fn shard_ended(&mut self, checkpointer: Checkpointer) {
+//!         let _ = checkpointer.checkpoint().await;
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let aws = testkit::LocalAws::start().await?;
+//! let kinesis = aws.kinesis_client();
+//! testkit::streams::create_stream(&kinesis, "orders", 2).await?;
+//! for i in 0..3 {
+//!     let data = aws_sdk_kinesis::primitives::Blob::new(format!("order {i}"));
+//!     kinesis.put_record().stream_name("orders").partition_key(format!("k{i}")).data(data)
+//!         .send().await?;
+//! }
+//! let (tx, mut rx) = mpsc::unbounded_channel();
+//! let mut config = Config::new("billing", kcl::StreamId::Name("orders".into()));
+//! config.initial_position = InitialPosition::TrimHorizon;
+//! let worker = kcl::Worker::new(config, kinesis, aws.dynamodb_client(), move |_: &str| {
+//!     Forward(tx.clone())
+//! })?;
+//! let handle = worker.handle();
+//! let running = tokio::spawn(worker.run());
+//! let mut seen = Vec::new();
+//! while seen.len() < 3 {
+//!     seen.push(rx.recv().await.ok_or("the worker stopped")?);
+//! }
+//! seen.sort();
+//! assert_eq!(seen, ["order 0", "order 1", "order 2"]);
+//! handle.graceful_shutdown().await;
+//! running.await??;
+//! # Ok(()) }
+//! ```
 
 pub mod admin;
 mod backoff;

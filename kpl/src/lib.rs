@@ -21,6 +21,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The same on the embedded servers of `kinesis-testkit`, as a runnable example:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // An acknowledged record is in the stream, on the shard and at the sequence number
+//! // its result names.
+//! let aws = testkit::LocalAws::start().await?;
+//! let kinesis = aws.kinesis_client();
+//! testkit::streams::create_stream(&kinesis, "orders", 2).await?;
+//! let producer = kpl::Producer::new(kpl::ProducerConfig::default(), kinesis.clone())?;
+//! let ack = producer.put(kpl::Record::new("orders", "customer-1", "hello")).await?;
+//! let written = ack.await?;
+//! producer.shutdown(std::time::Duration::from_secs(5)).await;
+//! let stream = testkit::streams::read_stream(&kinesis, "orders").await?;
+//! assert!(stream.iter().any(|(shard, record)| {
+//!     *shard == *written.shard_id && record.sequence_number() == &*written.sequence_number
+//! }));
+//! # Ok(()) }
+//! ```
+//!
 //! # Pipeline
 //!
 //! Each stream has one task owning its pipeline; records flow one way through plain
