@@ -74,16 +74,21 @@ async fn resets_stalls_5xx_and_resource_in_use_lose_and_repeat_nothing() {
     let mut config = fan_config("fo-faults-app", &e.stream, "w");
     config.fan_out.event_timeout = stall_timeout();
     let (handle, task) = e.start(config, log.factory("w"));
-    for round in 0..30 {
+    // At least 30 rounds, and on until most kinds of fault have fired (a slower server
+    // makes fewer subscriptions in the same time: kinesis-mock once saw 5 kinds in 30).
+    let mut rounds = 0;
+    while rounds < 30 || (injected(&e).len() < 6 && rounds < 120) {
         put(
             &e.kinesis,
             &e.stream,
-            &numbered("r", round * 20..(round + 1) * 20),
+            &numbered("r", rounds * 20..(rounds + 1) * 20),
         )
         .await;
+        rounds += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    log.wait_until("every record", |d| d.len() == 600).await;
+    log.wait_until("every record", |d| d.len() == rounds * 20)
+        .await;
     let kinds = injected(&e);
     println!("faults injected: {kinds:?}");
     e.proxy.clear();
