@@ -145,15 +145,19 @@ pub struct Config {
     /// How often held leases are renewed. Default failover_time / 3.
     pub lease_renewal_interval: Duration,
     /// How often the whole table is scanned to take unowned and expired leases and to
-    /// balance (steal), give or take a tenth. Default 20 s (the Java KCL 2.x's pace, 2 x
+    /// balance (steal), plus up to a fifth (jitter, so workers started together do not
+    /// scan together). Shard sync and the cleanup of finished leases judge on the latest of
+    /// these scans instead of scanning again. Default 20 s (the Java KCL 2.x's pace, 2 x
     /// the failover time). A crashed worker's leases are taken after the failover time
     /// plus up to two of these intervals; lower it for faster crash takeover at the cost of
     /// a Scan of the table each time. Graceful moves do not wait for it.
     pub lease_taker_interval: Duration,
-    /// How often the owner index (`LeaseOwnerToLeaseKeyIndex`) is queried for leases
-    /// assigned to this worker (by a worker leaving gracefully) or being handed to it: the
-    /// keys of this worker's leases, a cheap read. Default 1 s: a graceful leaver's leases
-    /// are taken over within about a second.
+    /// How often the hand-over index (`KclHandoverToLeaseKeyIndex`, sparse: only leases a
+    /// worker leaving gracefully offered or assigned to this one are in it) is queried.
+    /// It reads no item while no lease is on its way here. On a table without that index
+    /// (yet), the owner index (`LeaseOwnerToLeaseKeyIndex`) is queried instead: the keys of
+    /// every lease this worker owns. Default 1 s: a graceful leaver's leases are taken over
+    /// within about a second.
     pub lease_discovery_interval: Duration,
     /// `gracefulLeaseHandoffTimeoutMillis`: how long a worker that asked for a lease waits
     /// for its owner to hand it over (the owner's processor gets `shutdown_requested` and

@@ -193,7 +193,9 @@ async fn lease_items_have_the_kcl_names_and_types() {
         assert_eq!(kind(&child["startingHashKey"]), "S");
     }
 
-    // A graceful shutdown releases: no owner, counter bumped.
+    // A graceful shutdown releases: no owner, counter bumped. (The parent is left out: its
+    // consumer may still be finishing its shard end when the held set is read, and a
+    // finished lease is not released but kept as it ended.)
     let before: HashMap<String, u64> = items
         .iter()
         .map(|(k, i)| {
@@ -208,7 +210,7 @@ async fn lease_items_have_the_kcl_names_and_types() {
     task.await.unwrap().unwrap();
     for i in common::raw_items(&e.dynamodb, "table-app").await {
         let key = i["leaseKey"].as_s().unwrap();
-        if held.contains(key) {
+        if held.contains(key) && *key != parent {
             assert!(!i.contains_key("leaseOwner"), "{key} released");
             let counter: u64 = i["leaseCounter"].as_n().unwrap().parse().unwrap();
             assert!(counter > before[key]);

@@ -54,7 +54,15 @@ fn faults() -> Vec<Rule> {
     ]
 }
 
-async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
+/// Puts records in rounds of 500 (each round's results awaited before the next, so the
+/// request count does not depend on how fast the machine batches), at least 8 rounds and
+/// until `enough` says the faults fired cover what the test needs (at most 40 rounds),
+/// then checks every record against the stream. Returns the duplicates and the failed
+/// attempts by code.
+async fn run(
+    ordering: Ordering,
+    enough: impl Fn(u64, &HashMap<ErrorCode, usize>) -> bool,
+) -> (usize, HashMap<ErrorCode, usize>) {
     let aws = LocalAws::start().await.unwrap();
     common::stream(&aws, "faulty", 4).await;
     let proxy = FaultProxy::start(aws.kinesis_addr()).await.unwrap();
@@ -70,8 +78,15 @@ async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
         .ordering(ordering);
 
     let producer = common::producer(&proxy.endpoint(), config);
-    let sent = common::records("faulty", "f", 4000);
-    let results = common::results(common::put_all(&producer, &sent).await).await;
+    let (mut sent, mut results) = (Vec::new(), Vec::new());
+    for round in 0..40 {
+        let batch = common::records("faulty", &format!("f{round}"), 500);
+        results.extend(common::results(common::put_all(&producer, &batch).await).await);
+        sent.extend(batch);
+        if round >= 7 && enough(proxy.faults_injected(), &failed_attempts(&results)) {
+            break;
+        }
+    }
     assert!(
         proxy.faults_injected() > 20,
         "only {} faults injected",
@@ -101,6 +116,10 @@ async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
         );
     }
     let duplicates = read.len() - copies.len();
+    (duplicates, failed_attempts(&results))
+}
+
+fn failed_attempts(results: &[kpl::PutResult]) -> HashMap<ErrorCode, usize> {
     let mut codes: HashMap<ErrorCode, usize> = HashMap::new();
     for e in results
         .iter()
@@ -109,18 +128,23 @@ async fn run(ordering: Ordering) -> (usize, HashMap<ErrorCode, usize>) {
     {
         *codes.entry(e.code.clone()).or_default() += 1;
     }
-    (duplicates, codes)
+    codes
 }
+
+const EXPECTED_CODES: [ErrorCode; 4] = [
+    ErrorCode::InternalFailure,
+    ErrorCode::Network,
+    ErrorCode::Throttled,
+    ErrorCode::Timeout,
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_record_is_lost_under_faults() {
-    let (duplicates, codes) = run(Ordering::Unordered).await;
-    for code in [
-        ErrorCode::InternalFailure,
-        ErrorCode::Network,
-        ErrorCode::Throttled,
-        ErrorCode::Timeout,
-    ] {
+    let (duplicates, codes) = run(Ordering::Unordered, |faults, codes| {
+        faults > 20 && EXPECTED_CODES.iter().all(|c| codes.contains_key(c))
+    })
+    .await;
+    for code in EXPECTED_CODES {
         assert!(
             codes.get(&code).is_some_and(|n| *n > 0),
             "no {code:?} attempt recorded: {codes:?}"
@@ -131,6 +155,6 @@ async fn no_record_is_lost_under_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_record_is_lost_under_faults_in_ordered_mode() {
-    let (_, codes) = run(Ordering::PerShard).await;
+    let (_, codes) = run(Ordering::PerShard, |faults, _| faults > 20).await;
     assert!(codes.values().sum::<usize>() > 0);
 }

@@ -27,6 +27,9 @@ pub(crate) mod attr {
     pub(crate) const ENDING_HASH_KEY: &str = "endingHashKey";
     pub(crate) const ENTITY_TYPE: &str = "entityType";
     pub(crate) const CHECKPOINT_OWNER: &str = "checkpointOwner";
+    /// kcl's own: the worker a lease is being given to by its owner (a leaver's offer or
+    /// assignment), until a take removes it. Keys the hand-over index.
+    pub(crate) const HANDOVER_TO: &str = "kclHandoverTo";
 }
 
 /// An item that is not a readable lease.

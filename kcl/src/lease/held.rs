@@ -220,11 +220,13 @@ impl HeldLeases {
     }
 
     /// Starts a hand-off of a held lease to `to`, this worker its `checkpointOwner`: `to`
-    /// finds it through the owner index and waits while the processor makes its final
+    /// finds it through the hand-over index and waits while the processor makes its final
     /// checkpoint; the lease stays held here until [`complete_handoff`](Self::complete_handoff).
     pub(crate) async fn offer(&self, held: &HeldLease, to: &str) -> Result<(), LeaseStoreError> {
         let _fence = held.fence.lock().await;
-        self.store.initiate_handoff(&held.key, &self.me, to).await?;
+        self.store
+            .initiate_handoff(&held.key, &self.me, to, true)
+            .await?;
         held.handoff_requested(to.to_owned());
         Ok(())
     }

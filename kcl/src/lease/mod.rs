@@ -7,6 +7,7 @@ mod error;
 mod expiry;
 mod fenced;
 mod held;
+mod index;
 mod model;
 mod renewer;
 mod scan;

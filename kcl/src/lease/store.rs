@@ -4,15 +4,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{self, ItemKind, attr, n, s};
+use super::index::IndexReady;
 use super::scan::{ScanReport, TableScan};
-use super::table::OWNER_INDEX;
 use super::{Lease, LeaseStoreError};
 
 /// The lease table of one application.
@@ -22,8 +21,8 @@ pub(crate) struct LeaseStore {
     pub(crate) table: String,
     pub(crate) timeouts: StoreTimeouts,
     report: ScanReport,
-    /// Whether the owner index exists and is ACTIVE.
-    index_ready: Arc<AtomicBool>,
+    /// Which of the lease table's indexes exist and are ACTIVE.
+    pub(super) indexes: Arc<IndexReady>,
 }
 
 /// How long one lease table call may take.
@@ -56,7 +55,7 @@ impl LeaseStore {
             table: table.into(),
             timeouts,
             report: ScanReport::default(),
-            index_ready: Arc::new(AtomicBool::new(false)),
+            indexes: Arc::default(),
         }
     }
 
@@ -155,62 +154,6 @@ impl LeaseStore {
             Ok(_) => Ok(true),
             Err(LeaseStoreError::ConditionFailed { .. }) => Ok(false),
             Err(e) => Err(e),
-        }
-    }
-
-    pub(super) fn set_index_ready(&self, ready: bool) {
-        self.index_ready.store(ready, Ordering::Relaxed);
-    }
-
-    /// Whether leases assigned to a worker can be found through the owner index.
-    pub(crate) fn index_ready(&self) -> bool {
-        self.index_ready.load(Ordering::Relaxed)
-    }
-
-    /// The keys of the leases whose `leaseOwner` is `owner`, from the owner index (keys
-    /// only: a cheap read). `None` when the table has no usable owner index.
-    pub(crate) async fn owned_by(&self, owner: &str) -> Result<Option<Vec<String>>> {
-        if !self.index_ready() {
-            return Ok(None);
-        }
-        let mut keys = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .call(
-                    self.timeouts.lease,
-                    "Query (owner index)",
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(OWNER_INDEX)
-                        .key_condition_expression("leaseOwner = :owner")
-                        .expression_attribute_values(":owner", s(owner))
-                        .set_exclusive_start_key(start.take())
-                        .send(),
-                )
-                .await;
-            let page = match page {
-                Ok(page) => page,
-                // The index went away (or never was): back to scans.
-                Err(LeaseStoreError::Fatal { message, .. }) if message.contains("index") => {
-                    self.set_index_ready(false);
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            };
-            keys.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|item| match item.get(attr::LEASE_KEY) {
-                        Some(AttributeValue::S(key)) if !key.contains(':') => Some(key.clone()),
-                        _ => None,
-                    }),
-            );
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(Some(keys)),
-            }
         }
     }
 

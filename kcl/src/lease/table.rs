@@ -1,8 +1,10 @@
 //! The lease table itself: created if missing (PAY_PER_REQUEST, hash key `leaseKey`), with
-//! the global secondary index the Java KCL 3.x creates, `LeaseOwnerToLeaseKeyIndex`
-//! (`leaseOwner` HASH, `leaseKey` RANGE, KEYS_ONLY), through which a worker finds the leases
-//! assigned to it without scanning the table. An existing table without the index gets it
-//! added; where that is refused (some local servers), workers fall back to scans.
+//! the two keys-only global secondary indexes of `index.rs`: the Java KCL 3.x's
+//! `LeaseOwnerToLeaseKeyIndex` (`leaseOwner` HASH, `leaseKey` RANGE) and kcl's sparse
+//! `KclHandoverToLeaseKeyIndex` (`kclHandoverTo` HASH, `leaseKey` RANGE). An existing table
+//! without them gets them added, one at a time (DynamoDB builds one new index at a time:
+//! the owner index first, the hand-over index once the owner index is ACTIVE); where that is
+//! refused (some local servers), workers fall back to the other index, then to scans.
 
 use std::time::Duration;
 
@@ -14,10 +16,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::LeaseStoreError;
 use super::codec::attr;
+use super::index::{HANDOVER_INDEX, OWNER_INDEX};
 use super::store::LeaseStore;
-
-/// The name of the owner index (the Java KCL 3.x's).
-pub(crate) const OWNER_INDEX: &str = "LeaseOwnerToLeaseKeyIndex";
 
 type Result<T> = std::result::Result<T, LeaseStoreError>;
 
@@ -25,24 +25,36 @@ type Result<T> = std::result::Result<T, LeaseStoreError>;
 struct Described {
     status: Option<TableStatus>,
     /// The owner index's status, when the table has it.
-    index: Option<IndexStatus>,
+    owner: Option<IndexStatus>,
+    /// The hand-over index's status, when the table has it.
+    handover: Option<IndexStatus>,
+}
+
+impl Described {
+    fn remember(&self, store: &LeaseStore) {
+        let active = |i: &Option<IndexStatus>| *i == Some(IndexStatus::Active);
+        store
+            .indexes
+            .set(active(&self.owner), active(&self.handover));
+    }
 }
 
 impl LeaseStore {
-    /// Creates the table with the owner index unless it exists, adds the index to a table
-    /// without it, and waits until the table is ACTIVE. Whether the index can be used is
-    /// remembered for [`owned_by`](LeaseStore::owned_by).
+    /// Creates the table with both indexes unless it exists, adds a missing index to a
+    /// table without it, and waits until the table is ACTIVE. Which indexes can be used is
+    /// remembered for [`owned_by`](LeaseStore::owned_by) and
+    /// [`handed_to`](LeaseStore::handed_to).
     pub(crate) async fn ensure_table(&self) -> Result<()> {
         let described = self.describe().await?;
         if described.status.is_none() {
             self.create().await?;
-        } else if described.index.is_none() {
-            self.add_owner_index().await;
+        } else {
+            self.add_missing_index(&described).await;
         }
         for _ in 0..600 {
             let now = self.describe().await?;
             if now.status == Some(TableStatus::Active) {
-                self.set_index_ready(now.index == Some(IndexStatus::Active));
+                now.remember(self);
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -53,12 +65,13 @@ impl LeaseStore {
         })
     }
 
-    /// Checks again whether the owner index has become usable (it is built in the
-    /// background after being added to a table).
-    pub(crate) async fn refresh_index_status(&self) -> Result<bool> {
-        let ready = self.describe().await?.index == Some(IndexStatus::Active);
-        self.set_index_ready(ready);
-        Ok(ready)
+    /// Checks again which indexes have become usable (each is built in the background
+    /// after being added to a table), adding the next missing one.
+    pub(crate) async fn refresh_index_status(&self) -> Result<()> {
+        let described = self.describe().await?;
+        self.add_missing_index(&described).await;
+        described.remember(self);
+        Ok(())
     }
 
     async fn describe(&self) -> Result<Described> {
@@ -74,14 +87,18 @@ impl LeaseStore {
             Err(LeaseStoreError::TableMissing { .. }) => None,
             Err(e) => return Err(e),
         };
-        Ok(Described {
-            status: table.as_ref().and_then(|t| t.table_status().cloned()),
-            index: table.as_ref().and_then(|t| {
+        let index = |name: &str| {
+            table.as_ref().and_then(|t| {
                 t.global_secondary_indexes()
                     .iter()
-                    .find(|i| i.index_name() == Some(OWNER_INDEX))
+                    .find(|i| i.index_name() == Some(name))
                     .map(|i| i.index_status().cloned().unwrap_or(IndexStatus::Active))
-            }),
+            })
+        };
+        Ok(Described {
+            status: table.as_ref().and_then(|t| t.table_status().cloned()),
+            owner: index(OWNER_INDEX),
+            handover: index(HANDOVER_INDEX),
         })
     }
 
@@ -97,7 +114,9 @@ impl LeaseStore {
                     .key_schema(key(attr::LEASE_KEY, KeyType::Hash)?)
                     .attribute_definitions(string_attribute(attr::LEASE_KEY)?)
                     .attribute_definitions(string_attribute(attr::LEASE_OWNER)?)
-                    .global_secondary_indexes(owner_index()?)
+                    .attribute_definitions(string_attribute(attr::HANDOVER_TO)?)
+                    .global_secondary_indexes(index(OWNER_INDEX, attr::LEASE_OWNER)?)
+                    .global_secondary_indexes(index(HANDOVER_INDEX, attr::HANDOVER_TO)?)
                     .send(),
             )
             .await;
@@ -116,64 +135,54 @@ impl LeaseStore {
         }
     }
 
-    /// Adds the owner index; a refusal leaves the table without it (scans then find the
-    /// leases assigned to this worker).
-    async fn add_owner_index(&self) {
-        let index = match owner_index_action() {
-            Ok(index) => index,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot describe the owner index");
-                return;
-            }
+    /// Adds the first missing index (the owner index, then the hand-over index once the
+    /// owner index is ACTIVE): DynamoDB builds one new index of a table at a time.
+    async fn add_missing_index(&self, described: &Described) {
+        let (name, hash) = match (&described.owner, &described.handover) {
+            (None, _) => (OWNER_INDEX, attr::LEASE_OWNER),
+            (Some(IndexStatus::Active), None) => (HANDOVER_INDEX, attr::HANDOVER_TO),
+            _ => return,
         };
-        let added = match string_attribute(attr::LEASE_OWNER) {
-            Ok(owner) => {
-                self.call(
-                    self.timeouts.table,
-                    "UpdateTable (add owner index)",
-                    self.client
-                        .update_table()
-                        .table_name(&self.table)
-                        .attribute_definitions(owner)
-                        .global_secondary_index_updates(index)
-                        .send(),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        match added {
-            Ok(_) => {
-                tracing::info!(table = %self.table, index = OWNER_INDEX, "adding the owner index")
-            }
-            Err(e) => tracing::warn!(
-                table = %self.table,
-                error = %e,
-                "cannot add the owner index; leases assigned to this worker are found by scans"
-            ),
+        if let Err(e) = self.add_index(name, hash).await {
+            // Another worker adding it at the same moment is refused the same way.
+            tracing::debug!(table = %self.table, index = name, error = %e, "cannot add the index; the other index or scans find the leases given to this worker");
+        } else {
+            tracing::info!(table = %self.table, index = name, "adding the index");
         }
+    }
+
+    async fn add_index(&self, name: &'static str, hash: &str) -> Result<()> {
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .key_schema(key(attr::LEASE_KEY, KeyType::Range)?)
+            .projection(keys_only())
+            .build()
+            .map_err(build_error)?;
+        let update = GlobalSecondaryIndexUpdate::builder().create(create).build();
+        self.call(
+            self.timeouts.table,
+            "UpdateTable (add an index)",
+            self.client
+                .update_table()
+                .table_name(&self.table)
+                .attribute_definitions(string_attribute(hash)?)
+                .global_secondary_index_updates(update)
+                .send(),
+        )
+        .await
+        .map(drop)
     }
 }
 
-fn owner_index() -> Result<GlobalSecondaryIndex> {
+fn index(name: &str, hash: &str) -> Result<GlobalSecondaryIndex> {
     GlobalSecondaryIndex::builder()
-        .index_name(OWNER_INDEX)
-        .key_schema(key(attr::LEASE_OWNER, KeyType::Hash)?)
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash)?)
         .key_schema(key(attr::LEASE_KEY, KeyType::Range)?)
         .projection(keys_only())
         .build()
         .map_err(build_error)
-}
-
-fn owner_index_action() -> Result<GlobalSecondaryIndexUpdate> {
-    let create = CreateGlobalSecondaryIndexAction::builder()
-        .index_name(OWNER_INDEX)
-        .key_schema(key(attr::LEASE_OWNER, KeyType::Hash)?)
-        .key_schema(key(attr::LEASE_KEY, KeyType::Range)?)
-        .projection(keys_only())
-        .build()
-        .map_err(build_error)?;
-    Ok(GlobalSecondaryIndexUpdate::builder().create(create).build())
 }
 
 fn keys_only() -> Projection {

@@ -66,7 +66,11 @@ pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan 
     counts.insert(input.me, 0);
     let mut available = Vec::new();
     let mut total = input.unreadable;
-    for lease in input.leases.iter().filter(|l| !l.is_finished()) {
+    for lease in input.leases {
+        if lease.is_finished() {
+            count_worker_of_finished(input, lease, &mut counts);
+            continue;
+        }
         total += 1;
         // A lease in a hand-off counts for the worker it is handed to (its `leaseOwner`),
         // on both sides: otherwise the receiver asks for more while it waits, and the
@@ -114,6 +118,25 @@ pub(crate) fn plan(input: &TakerInput<'_>, rng: &mut fastrand::Rng) -> TakePlan 
         plan.steal = choose_steals(input, &counts, needed, target, rng);
     }
     plan
+}
+
+/// A worker that holds only finished leases (a Java worker keeps renewing the parent it
+/// ended until the lease is deleted) is a live worker about to take work, usually that
+/// parent's children: counted with no load, so the others do not aim at a share computed
+/// without it, take or steal above it, and have it stolen back a pass later (a flip-flop).
+/// An expired finished lease (kcl stops renewing at shard end) shows no live worker.
+fn count_worker_of_finished<'a>(
+    input: &TakerInput<'a>,
+    lease: &'a Lease,
+    counts: &mut BTreeMap<&'a str, usize>,
+) {
+    if let Some(owner) = lease.owner.as_deref()
+        && !input
+            .tracker
+            .is_expired(&lease.key, input.now, input.failover)
+    {
+        counts.entry(owner).or_default();
+    }
 }
 
 /// Unowned, expired, or this worker's without being held here (an earlier run). A lease
@@ -343,6 +366,41 @@ mod tests {
             "a completed hand-off waiting to be taken counts"
         );
         assert!(p.take.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_holding_only_a_finished_lease_counts_as_a_worker() {
+        // j ended its shard (a split): its finished parent is all it holds, still renewed.
+        // 5 unfinished leases: a holds 2, me 1, the 2 children unowned -> 3 workers, target
+        // 2: me takes one child and leaves the other to j (with j uncounted: target 3, and
+        // me would take both, to have one stolen back by j a pass later).
+        let mut parent = lease(9, Some("j"));
+        parent.checkpoint = Position::ShardEnd;
+        let owners = [Some("a"), Some("a"), Some("me"), None, None];
+        let mut leases: Vec<_> = owners
+            .iter()
+            .enumerate()
+            .map(|(i, o)| lease(i, *o))
+            .collect();
+        leases.push(parent);
+        let mut case = Case::new(leases);
+        let p = case.plan();
+        assert_eq!((p.stats.workers, p.stats.target), (3, 2));
+        assert_eq!(p.take.len(), 1);
+        // Once that finished lease expired (its owner gone; a's leases renewed), j is no
+        // worker.
+        let later = case.now + Duration::from_secs(10);
+        for l in case
+            .leases
+            .iter_mut()
+            .filter(|l| l.owner.is_some() && !l.is_finished())
+        {
+            l.counter += 1;
+        }
+        case.tracker.observe(&case.leases, later);
+        let p = case.plan_at(later, usize::MAX, 1);
+        assert_eq!((p.stats.workers, p.stats.target), (2, 3));
+        assert_eq!(p.take.len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

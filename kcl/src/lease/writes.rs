@@ -155,13 +155,13 @@ impl LeaseStore {
 
     /// Hands a held lease straight to `to` (after the processor's final checkpoint, on a
     /// graceful shutdown): `leaseOwner := to`, counter + 1, the switch counted; `to` finds
-    /// it through the owner index.
+    /// it through the hand-over index (`kclHandoverTo := to`).
     pub(crate) async fn assign(&self, key: &str, held: u64, me: &str, to: &str) -> Result<u64> {
         let update = self
             .update(key)
             .update_expression(
-                "SET leaseOwner = :to, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one \
-                 REMOVE checkpointOwner",
+                "SET leaseOwner = :to, kclHandoverTo = :to, leaseCounter = :next \
+                 ADD ownerSwitchesSinceCheckpoint :one REMOVE checkpointOwner",
             )
             .condition_expression("leaseCounter = :held AND leaseOwner = :me")
             .expression_attribute_values(":held", n(held))
@@ -174,12 +174,25 @@ impl LeaseStore {
         Ok(held + 1)
     }
 
-    /// Starts a hand-off of a lease `from` its owner to `to` (this worker): `leaseOwner :=
-    /// to, checkpointOwner := from`, the counter untouched.
-    pub(crate) async fn initiate_handoff(&self, key: &str, from: &str, to: &str) -> Result<()> {
+    /// Starts a hand-off of a lease `from` its owner to `to`: `leaseOwner := to,
+    /// checkpointOwner := from`, the counter untouched. Asked for by `to` (a steal), or
+    /// offered by `from` (a leaver), which also marks the lease for `to` to find
+    /// (`kclHandoverTo := to`).
+    pub(crate) async fn initiate_handoff(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        offered: bool,
+    ) -> Result<()> {
+        let expression = if offered {
+            "SET leaseOwner = :to, checkpointOwner = :from, kclHandoverTo = :to"
+        } else {
+            "SET leaseOwner = :to, checkpointOwner = :from"
+        };
         let update = self
             .update(key)
-            .update_expression("SET leaseOwner = :to, checkpointOwner = :from")
+            .update_expression(expression)
             .condition_expression(
                 "attribute_exists(leaseKey) AND leaseOwner = :from AND attribute_not_exists(checkpointOwner)",
             )
@@ -195,8 +208,8 @@ impl LeaseStore {
     }
 
     /// Takes (or steals, or ends a hand-off that timed out) a lease seen with `seen` counter
-    /// and `previous` actual owner: owner := me, counter + 1, `checkpointOwner` removed,
-    /// ownerSwitchesSinceCheckpoint + 1 when the owner changes.
+    /// and `previous` actual owner: owner := me, counter + 1, `checkpointOwner` and
+    /// `kclHandoverTo` removed, ownerSwitchesSinceCheckpoint + 1 when the owner changes.
     pub(crate) async fn take(
         &self,
         key: &str,
@@ -206,9 +219,10 @@ impl LeaseStore {
     ) -> Result<u64> {
         let switches = previous.is_some_and(|p| p != me);
         let expression = if switches {
-            "SET leaseOwner = :me, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one REMOVE checkpointOwner"
+            "SET leaseOwner = :me, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one \
+             REMOVE checkpointOwner, kclHandoverTo"
         } else {
-            "SET leaseOwner = :me, leaseCounter = :next REMOVE checkpointOwner"
+            "SET leaseOwner = :me, leaseCounter = :next REMOVE checkpointOwner, kclHandoverTo"
         };
         let mut update = self
             .update(key)
@@ -231,7 +245,7 @@ impl LeaseStore {
         let update = self
             .update(key)
             .update_expression(
-                "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner, checkpointOwner",
+                "SET leaseCounter = leaseCounter + :one REMOVE leaseOwner, checkpointOwner, kclHandoverTo",
             )
             .condition_expression("leaseOwner = :me")
             .expression_attribute_values(":me", s(me))
@@ -239,6 +253,28 @@ impl LeaseStore {
         self.call(self.timeouts.lease, "UpdateItem (release)", update.send())
             .await?;
         Ok(())
+    }
+
+    /// Removes a stale `kclHandoverTo` naming `me` from a lease `me` does not own (taken by
+    /// a worker that does not know the mark, such as a Java one) or that is finished, so
+    /// the hand-over index stops listing it. The counter is untouched: no owner's write is disturbed.
+    pub(crate) async fn clear_handover_mark(&self, key: &str, me: &str) -> Result<()> {
+        let update = self
+            .update(key)
+            .update_expression("REMOVE kclHandoverTo")
+            .condition_expression(
+                "kclHandoverTo = :me AND \
+                 (attribute_not_exists(leaseOwner) OR leaseOwner <> :me OR checkpoint = :end)",
+            )
+            .expression_attribute_values(":me", s(me))
+            .expression_attribute_values(":end", s(crate::position::SHARD_END));
+        self.call(
+            self.timeouts.lease,
+            "UpdateItem (clear hand-over mark)",
+            update.send(),
+        )
+        .await
+        .map(drop)
     }
 
     fn update(&self, key: &str) -> UpdateItemFluentBuilder {

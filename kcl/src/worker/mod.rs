@@ -186,7 +186,9 @@ impl<F: ShardProcessorFactory> Worker<F> {
     pub async fn run(self) -> Result<(), WorkerError> {
         let _finished = FinishedGuard(self.shared.clone());
         // Boxed: the scheduler's state is large and lives as long as the worker.
-        Box::pin(scheduler::Scheduler::new(self).run()).await
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("worker", id = %self.config.worker_identifier);
+        Box::pin(scheduler::Scheduler::new(self).run().instrument(span)).await
     }
 }
 

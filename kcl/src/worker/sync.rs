@@ -1,5 +1,7 @@
 //! Shard sync (ListShards against the table) and the cleanup of finished leases.
 
+use std::sync::Arc;
+
 use crate::InitialPosition;
 use crate::lease::sync_plan;
 use crate::lease::{LeaseStore, LeaseStoreError, TableScan};
@@ -23,15 +25,19 @@ impl SyncError {
     }
 }
 
-/// Lists the shards and creates the leases that are missing. Returns how many were
-/// created, and the scan of the table it decided on (a cleanup right after may use it: a
-/// lease created since is missing from it, which only delays a deletion).
+/// Lists the shards and creates the leases that are missing, judged on `recent` (a scan
+/// taken moments ago) or a new scan. Returns how many were created. Each creation is
+/// conditional on the lease being absent, so an older view can only try one in vain.
 pub(crate) async fn sync_shards(
     store: &LeaseStore,
     stream: &StreamClient,
     initial: InitialPosition,
-) -> Result<(usize, TableScan), SyncError> {
-    let scan = store.list(true).await?;
+    recent: Option<Arc<TableScan>>,
+) -> Result<usize, SyncError> {
+    let scan = match recent {
+        Some(scan) => scan,
+        None => Arc::new(store.list(true).await?),
+    };
     let filter = scan.is_empty().then_some(initial);
     let shards = stream.list_shards(filter).await?;
     let present = scan.present();
@@ -42,7 +48,7 @@ pub(crate) async fn sync_shards(
             created += 1;
         }
     }
-    Ok((created, scan))
+    Ok(created)
 }
 
 /// Deletes finished leases whose children have all started, judged on `recent` (a scan
@@ -50,11 +56,11 @@ pub(crate) async fn sync_shards(
 /// the lease being unchanged since the scan, so an older view can only delete less.
 pub(crate) async fn clean_up(
     store: &LeaseStore,
-    recent: Option<TableScan>,
+    recent: Option<Arc<TableScan>>,
 ) -> Result<usize, SyncError> {
     let scan = match recent {
         Some(scan) => scan,
-        None => store.list(true).await?,
+        None => Arc::new(store.list(true).await?),
     };
     let mut deleted = 0;
     for (key, counter) in sync_plan::finished_to_delete(&scan.leases, &scan.unreadable) {

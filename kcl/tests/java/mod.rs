@@ -39,6 +39,14 @@ impl Setup {
     /// A stream of `shards` shards, the lease table (with the GSI) and a lease per shard.
     pub async fn new(name: &str, shards: i32) -> Setup {
         netns::assert_loopback_only();
+        // kcl's lease decisions (takes, hand-offs asked for, forced takes), printed with a
+        // failing test's output: what a flip-flop or a replay is explained by.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("kcl=info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
         let started = std::time::Instant::now();
         let env = crate::common::env(name, shards).await;
         let app = unique_app(name);

@@ -7,6 +7,7 @@ mod taking;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -16,7 +17,9 @@ use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 use super::{Control, Worker, WorkerError, sync};
 use crate::ShardProcessorFactory;
 use crate::lease::taker;
-use crate::lease::{ConcurrencyToken, ExpiryTracker, Lease, LostReason, renew_while_held};
+use crate::lease::{
+    ConcurrencyToken, ExpiryTracker, Lease, LostReason, TableScan, renew_while_held,
+};
 use crate::shard::ConsumerError;
 use crate::shard::ShutdownReason;
 use crate::shard::consumer::{self, ConsumerContext, ConsumerOutcome};
@@ -40,6 +43,8 @@ pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     /// When the owner index was last looked for.
     index_checked: Option<Instant>,
     tracker: ExpiryTracker,
+    /// The taker's latest scan and when it was made, for shard sync and cleanup.
+    scans: watch::Sender<Option<(Instant, Arc<TableScan>)>>,
     graceful: watch::Sender<bool>,
     rng: fastrand::Rng,
 }
@@ -65,6 +70,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             loads: BTreeMap::new(),
             index_checked: None,
             tracker: ExpiryTracker::default(),
+            scans: watch::channel(None).0,
             graceful: watch::channel(false).0,
             rng: fastrand::Rng::new(),
         }
@@ -80,6 +86,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             self.w.leases.store().clone(),
             self.w.stream.clone(),
             self.w.config.clone(),
+            self.scans.subscribe(),
         ));
         let mut discovery = tokio::time::interval(self.w.config.lease_discovery_interval);
         discovery.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -128,9 +135,11 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
             attempt += 1;
             let result = match store.ensure_table().await {
-                Ok(()) => sync::sync_shards(store, &self.w.stream, self.w.config.initial_position)
-                    .await
-                    .map(drop),
+                Ok(()) => {
+                    sync::sync_shards(store, &self.w.stream, self.w.config.initial_position, None)
+                        .await
+                        .map(drop)
+                }
                 Err(e) => Err(e.into()),
             };
             match result {
@@ -166,13 +175,13 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             .collect()
     }
 
-    /// The taker interval, give or take a tenth (so workers started together do not scan
-    /// together).
+    /// The taker interval plus up to a fifth (so workers started together do not scan
+    /// together, and none scans more often than the interval says).
     fn jittered_taker_interval(&mut self) -> Duration {
         self.w
             .config
             .lease_taker_interval
-            .mul_f64(0.9 + 0.2 * self.rng.f64())
+            .mul_f64(1.0 + 0.2 * self.rng.f64())
     }
 
     fn start_consumer(&mut self, lease: Lease, sent: Instant) {
@@ -261,40 +270,46 @@ fn report(worker: &str, stats: &taker::TakerStats) {
     metrics::gauge!("LeaseSpillover", "worker" => w).set(stats.spillover as f64);
 }
 
+/// Shard sync and the cleanup of finished leases, each at its interval, judging on the
+/// taker's latest scan while it is recent (at most 1.5 taker intervals old; a lease created
+/// or changed since only makes a creation fail its condition or a deletion wait), or on a
+/// scan of their own.
 async fn sync_loop(
     store: crate::lease::LeaseStore,
     stream: crate::retrieval::StreamClient,
     config: crate::Config,
+    scans: watch::Receiver<Option<(Instant, Arc<TableScan>)>>,
 ) {
     let start = Instant::now();
     let mut shard_sync = tokio::time::interval_at(
         start + config.shard_sync_interval,
         config.shard_sync_interval,
     );
-    // A second after the sync, so that with equal intervals (the defaults) the cleanup
-    // judges on the sync's scan instead of scanning the table again.
     let mut cleanup = tokio::time::interval_at(
         start + config.lease_cleanup_interval + Duration::from_secs(1),
         config.lease_cleanup_interval,
     );
-    let mut last_scan: Option<(Instant, crate::lease::TableScan)> = None;
     shard_sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     cleanup.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let max_age = config.lease_taker_interval.mul_f64(1.5);
+    let recent = || {
+        scans
+            .borrow()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() <= max_age)
+            .map(|(_, scan)| scan.clone())
+    };
     loop {
         tokio::select! {
             _ = shard_sync.tick() => {
-                match sync::sync_shards(&store, &stream, config.initial_position).await {
-                    Ok((_, scan)) => last_scan = Some((Instant::now(), scan)),
-                    Err(e) => tracing::warn!(error = %e, "shard sync failed; will retry"),
+                let scan = recent();
+                if let Err(e) = sync::sync_shards(&store, &stream, config.initial_position, scan).await {
+                    tracing::warn!(error = %e, "shard sync failed; will retry");
                 }
             }
             _ = cleanup.tick() => {
-                let recent = last_scan
-                    .take()
-                    .filter(|(at, _)| at.elapsed() < Duration::from_secs(5))
-                    .map(|(_, scan)| scan);
                 if config.cleanup_leases_upon_shard_completion
-                    && let Err(e) = sync::clean_up(&store, recent).await
+                    && let Err(e) = sync::clean_up(&store, recent()).await
                 {
                     tracing::warn!(error = %e, "finished lease cleanup failed; will retry");
                 }

@@ -1,6 +1,6 @@
 //! How leases come to this worker: the taker's pass over a full scan (unowned and expired
 //! leases are taken, a lease of a loaded worker is asked for by a graceful hand-off), the
-//! owner index (leases assigned to this worker by a leaver, or handed to it), and the
+//! hand-over index (leases a leaver offered or assigned to this worker), and the
 //! hand-offs this worker waits on, taken once the old owner completes them, or by force
 //! after the hand-off timeout or once the lease expired.
 
@@ -29,6 +29,8 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             }
         };
         let now = Instant::now();
+        let scan = std::sync::Arc::new(scan);
+        self.scans.send_replace(Some((now, scan.clone())));
         self.tracker.observe(&scan.leases, now);
         self.cooldown.retain(|_, t| *t > now);
         let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
@@ -52,6 +54,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         self.loads = live_loads(&scan.leases, &self.tracker, input.me, now, input.failover);
         if *control.borrow() != Control::Run {
             return false;
+        }
+        if !plan.steal.is_empty() {
+            tracing::info!(stats = ?plan.stats, "below target with nothing available: asking for a lease");
         }
         let raced = self.take_all(plan.take).await;
         for lease in plan.steal {
@@ -134,7 +139,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             .w
             .leases
             .store()
-            .initiate_handoff(&lease.key, &from, &me)
+            .initiate_handoff(&lease.key, &from, &me, false)
             .await
         {
             Ok(()) => {
@@ -202,25 +207,34 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
     }
 
-    /// Finds, through the owner index, the leases assigned or being handed to this worker
-    /// that it does not hold yet.
+    /// Finds the leases given to this worker (a leaver's offers and assignments) that it
+    /// does not hold yet: through the hand-over index (no item read while none is on its
+    /// way), or the owner index where the table has no hand-over index yet.
     pub(super) async fn discover(&mut self) {
         let me = self.w.config.worker_identifier.clone();
-        let keys = match self.w.leases.store().owned_by(&me).await {
-            Ok(Some(keys)) => keys,
-            Ok(None) => return self.refresh_index().await,
-            Err(e) => {
-                tracing::debug!(error = %e, "owner index query failed");
-                return;
+        let store = self.w.leases.store().clone();
+        let (keys, marked) = match store.handed_to(&me).await {
+            Ok(Some(keys)) => (keys, true),
+            Ok(None) => {
+                self.refresh_index().await;
+                match store.owned_by(&me).await {
+                    Ok(Some(keys)) => (keys, false),
+                    Ok(None) => return,
+                    Err(e) => return tracing::debug!(error = %e, "owner index query failed"),
+                }
             }
+            Err(e) => return tracing::debug!(error = %e, "hand-over index query failed"),
         };
         let mut known = self.busy_keys();
         known.extend(self.w.leases.keys());
         for key in keys.into_iter().filter(|k| !known.contains(k)) {
-            let Ok(Some(lease)) = self.w.leases.store().get(&key).await else {
+            let Ok(Some(lease)) = store.get(&key).await else {
                 continue;
             };
             if lease.owner.as_deref() != Some(me.as_str()) || lease.is_finished() {
+                if marked && let Err(e) = store.clear_handover_mark(&key, &me).await {
+                    tracing::debug!(lease = %key, error = %e, "cannot clear a stale hand-over mark");
+                }
                 continue;
             }
             if lease.is_handing_off() {
@@ -261,7 +275,8 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         }
     }
 
-    /// Looks again (at most every half minute) whether the owner index became usable.
+    /// Looks again (at most every half minute) which indexes became usable, adding the next
+    /// missing one.
     async fn refresh_index(&mut self) {
         let now = Instant::now();
         if self
