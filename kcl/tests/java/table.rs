@@ -1,6 +1,7 @@
-//! The lease table as both sides see it: created beforehand (with the Java KCL 3.x GSI on
-//! dynalite, which refuses the GSI's UpdateTable on a PAY_PER_REQUEST table; elsewhere the
-//! Java KCL adds it itself), leases written before Java starts (so it skips its random wait
+//! The lease table as both sides see it: created beforehand (on dynalite, which refuses a
+//! GSI's UpdateTable on a PAY_PER_REQUEST table, with both GSIs a kcl worker creates a
+//! table with, the Java KCL 3.x's and kcl's hand-over index, so Java works beside the
+//! latter; elsewhere the Java KCL adds its own and kcl then adds its), leases written before Java starts (so it skips its random wait
 //! on an empty table), items read back, and a sampler that records every lease over time.
 
 use std::collections::HashMap;
@@ -76,17 +77,19 @@ pub async fn create_lease_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str
             .build()
             .unwrap()
     };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(GSI)
-        .key_schema(key("leaseOwner", KeyType::Hash))
-        .key_schema(key("leaseKey", KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .unwrap();
+    let index = |name: &str, hash: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash))
+            .key_schema(key("leaseKey", KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    };
     let mut create = dynamodb
         .create_table()
         .table_name(table)
@@ -96,7 +99,9 @@ pub async fn create_lease_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str
     if gsi {
         create = create
             .attribute_definitions(attr("leaseOwner"))
-            .global_secondary_indexes(index);
+            .attribute_definitions(attr("kclHandoverTo"))
+            .global_secondary_indexes(index(GSI, "leaseOwner"))
+            .global_secondary_indexes(index("KclHandoverToLeaseKeyIndex", "kclHandoverTo"));
     }
     create.send().await.unwrap();
     for _ in 0..300 {
