@@ -1,5 +1,5 @@
 //! Failover benchmark, with the default lease settings (failover time 10 s, renewal every
-//! 3.3 s, taker pass every 20 s, owner index queried every second) and a producer writing
+//! 3.3 s, taker pass every 20 - 24 s, hand-over index queried every second) and a producer writing
 //! to every shard all the time:
 //!
 //! - graceful: a worker shuts down gracefully (final checkpoint, leases assigned to the

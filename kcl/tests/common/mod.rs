@@ -48,7 +48,7 @@ pub fn start<F: kcl::ShardProcessorFactory>(e: &Env, config: Config, factory: F)
     (handle, tokio::spawn(worker.run()))
 }
 
-/// Short intervals: failover 1 s, taker and owner index every 100 ms, hand-offs waited on
+/// Short intervals: failover 1 s, taker and hand-over index every 100 ms, hand-offs waited on
 /// for 3 s at most, parents polled every 50 ms.
 pub fn fast_config(app: &str, stream: &str, worker: &str) -> Config {
     let mut c =

@@ -164,6 +164,7 @@ async fn run(args: Args) -> Result<(), Error> {
                 "lost": args.records.saturating_sub(b.distinct),
                 "kinesis_records": b.kinesis_records, "data_bytes": b.data_bytes,
                 "shard_byte_share_min_max": [b.byte_share.0, b.byte_share.1],
+                "shard_steady_byte_share_min_max": [b.steady_byte_share.0, b.steady_byte_share.1],
                 "shard_record_share_min_max": [b.record_share.0, b.record_share.1],
             })),
             "ack_p50_ms": q(&stats.ack, 0.5), "ack_p99_ms": q(&stats.ack, 0.99),

@@ -28,13 +28,22 @@ pub(crate) struct ReadBack {
     pub(crate) byte_share: (f64, f64),
     /// The same for Kinesis records against 1,000 records/s.
     pub(crate) record_share: (f64, f64),
+    /// The byte share in steady state: each shard's bytes that arrived after its first 5 s
+    /// and before its last 5 s, over those seconds (the limiter's descent from its start
+    /// rate and the retries trickling in at the end left out).
+    pub(crate) steady_byte_share: (f64, f64),
 }
+
+/// What [`ReadBack::steady_byte_share`] leaves out at each end of a shard's span.
+const STEADY_MARGIN_MS: i64 = 5000;
 
 /// One shard's totals and its arrival span (milliseconds).
 #[derive(Default)]
 struct Shard {
     bytes: u64,
     records: u64,
+    /// (arrival ms, bytes) of each record.
+    arrivals: Vec<(i64, u64)>,
     first_ms: i64,
     last_ms: i64,
 }
@@ -56,6 +65,7 @@ pub(crate) async fn read(client: &Client, stream: &str) -> Result<ReadBack, Erro
         });
         shard.bytes += data.len() as u64;
         shard.records += 1;
+        shard.arrivals.push((at, data.len() as u64));
         shard.first_ms = shard.first_ms.min(at);
         shard.last_ms = shard.last_ms.max(at);
         back.kinesis_records += 1;
@@ -83,5 +93,25 @@ pub(crate) async fn read(client: &Client, stream: &str) -> Result<ReadBack, Erro
     };
     back.byte_share = share(&|s| s.bytes as f64 / SHARD_BYTES_PER_S);
     back.record_share = share(&|s| s.records as f64 / SHARD_RECORDS_PER_S);
+    back.steady_byte_share = shards
+        .values()
+        .filter_map(steady_share)
+        .fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
     Ok(back)
+}
+
+/// A shard's byte share between its first and last [`STEADY_MARGIN_MS`]; `None` when its
+/// span is too short to leave anything.
+fn steady_share(s: &Shard) -> Option<f64> {
+    let (from, to) = (s.first_ms + STEADY_MARGIN_MS, s.last_ms - STEADY_MARGIN_MS);
+    if to <= from {
+        return None;
+    }
+    let bytes: u64 = s
+        .arrivals
+        .iter()
+        .filter(|(at, _)| (from..to).contains(at))
+        .map(|(_, b)| b)
+        .sum();
+    Some(bytes as f64 / SHARD_BYTES_PER_S / ((to - from) as f64 / 1000.0))
 }

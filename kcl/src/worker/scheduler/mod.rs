@@ -1,5 +1,5 @@
 //! The worker's main loop: start-up, the timers that bring leases in (the taker's scan,
-//! the owner index, hand-offs waited on; `taking.rs`), starting and reaping shard
+//! the hand-over index, hand-offs waited on; `taking.rs`), starting and reaping shard
 //! consumers, and the two ways of stopping (`stopping.rs`).
 
 mod stopping;
@@ -40,7 +40,7 @@ pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     pending: HashMap<String, PendingReceive>,
     /// Leases per live worker other than this one, as of the last scan.
     loads: BTreeMap<String, usize>,
-    /// When the owner index was last looked for.
+    /// When the indexes were last looked for.
     index_checked: Option<Instant>,
     tracker: ExpiryTracker,
     /// The taker's latest scan and when it was made, for shard sync and cleanup.
