@@ -5,8 +5,10 @@
 //! - graceful: a worker shuts down gracefully (final checkpoint, leases assigned to the
 //!   other worker); the time from the end of its shutdown to the first record of each of its shards
 //!   processed by the other worker (target < 1 s);
-//! - abrupt: a worker's task is dropped (no release); the time to the first record of
-//!   each of its shards processed by the other worker (target <= failover time + 3 s).
+//! - abrupt: a worker's task is dropped (no release), once per round; the time to the
+//!   first record of each of its shards processed by the other worker (target <= failover
+//!   time + 3 s), reached through the other worker's liveness watch (a read of one lease
+//!   every 2 s).
 //!
 //! Guarantee demonstrated: at-least-once across owners; no shard is left unprocessed
 //! after either kind of departure.
@@ -35,15 +37,15 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// Graceful handovers to measure.
+    /// Graceful handovers, and then crashes, to measure.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Failover time in seconds (the KCL default is 10).
     #[arg(long, default_value_t = 10)]
     failover_secs: u64,
-    /// Taker pass interval in milliseconds (the default is 20 s, the Java KCL's): a crashed
-    /// worker's leases are taken at the first pass that sees them unrenewed for the
-    /// failover time.
+    /// Taker pass interval in milliseconds (the default is 20 s, the Java KCL's). A crashed
+    /// worker's leases do not wait for a pass: the liveness watch sees one of them stand
+    /// still for the failover time and takes them all.
     #[arg(long, default_value_t = 20_000)]
     taker_millis: u64,
 }
@@ -207,15 +209,26 @@ async fn run(args: Args) -> Result<(), Error> {
         );
         graceful.push(took);
     }
-    let (crasher, task) = bench.start("crasher")?;
-    tokio::time::timeout(Duration::from_secs(120), balanced(&[&stay, &crasher], 2)).await?;
-    let shards = crasher.status().held_leases;
-    task.abort();
-    let crashed = Instant::now();
-    let took = bench.taken_over("stayer", &shards, crashed).await;
+    let mut abrupt = Vec::new();
+    for round in 0..args.rounds {
+        let id = format!("crasher-{round}");
+        let (crasher, task) = bench.start(&id)?;
+        tokio::time::timeout(Duration::from_secs(120), balanced(&[&stay, &crasher], 2)).await?;
+        let shards = crasher.status().held_leases;
+        task.abort();
+        let crashed = Instant::now();
+        let took = bench.taken_over("stayer", &shards, crashed).await;
+        println!(
+            "abrupt round {round}: {shards:?} processed by the other worker {:.2} s after the stop",
+            took.as_secs_f64(),
+        );
+        abrupt.push(took);
+    }
+    let worst_abrupt = abrupt.iter().max().copied().unwrap_or_default();
     println!(
-        "abrupt stop: {shards:?} processed by the other worker {:.2} s after the stop (failover time {} s, target <= {} s)",
-        took.as_secs_f64(),
+        "abrupt stop: worst {:.2} s over {} rounds (failover time {} s, target <= {} s)",
+        worst_abrupt.as_secs_f64(),
+        abrupt.len(),
         args.failover_secs,
         args.failover_secs + 3
     );

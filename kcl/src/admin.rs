@@ -217,7 +217,7 @@ impl LeaseTable {
                 .map_err(|e| AdminError::from_store(&table, e))?;
             for item in page.items() {
                 match codec::classify(item) {
-                    ItemKind::Lease(lease) => listing.leases.push(lease),
+                    ItemKind::Lease(lease) => listing.leases.push(*lease),
                     ItemKind::Unreadable { key, error } => listing.unreadable.push((key, error)),
                     ItemKind::NotOurs => {}
                 }

@@ -148,10 +148,28 @@ pub struct Config {
     /// balance (steal), plus up to a fifth (jitter, so workers started together do not
     /// scan together). Shard sync and the cleanup of finished leases judge on the latest of
     /// these scans instead of scanning again. Default 20 s (the Java KCL 2.x's pace, 2 x
-    /// the failover time). A crashed worker's leases are taken after the failover time
-    /// plus up to two of these intervals; lower it for faster crash takeover at the cost of
-    /// a Scan of the table each time. Graceful moves do not wait for it.
+    /// the failover time). Graceful moves do not wait for it, nor does the takeover of a
+    /// crashed kcl worker's leases (see `liveness_check_interval`); a crashed Java
+    /// worker's leases are taken after the failover time plus up to two of these intervals.
     pub lease_taker_interval: Duration,
+    /// The wait (plus up to a fifth) after a taker pass that found the table settled, in
+    /// place of the taker interval: every unfinished lease held by a live kcl worker,
+    /// nothing to take or ask for, no hand-off waited on. Crashes are then seen by the
+    /// liveness watch and graceful moves by the hand-over index, so scanning less often
+    /// costs only the pace at which other changes are seen (a worker joining, a lease
+    /// another worker released). A change this worker sees brings the next pass back
+    /// within the taker interval: a lease of its own released, lost or handed over (the
+    /// discovery interval for a hand-over and a shard end), or the watched lease moved.
+    /// Default 60 s (3 x the taker interval).
+    pub settled_taker_interval: Duration,
+    /// How often a worker reads one lease of the next kcl worker (in the ring of kcl
+    /// workers by id): once that lease stood still for the failover time its worker has
+    /// given up all its leases (kcl workers give them up together), and this worker takes
+    /// them, about the failover time after the crash. Read every quarter second while a
+    /// renewal is overdue. One eventually consistent GetItem each time (half a read unit),
+    /// a `Gone` verdict confirmed by a consistent scan; `Duration::ZERO` turns the watch off.
+    /// Default 2 s (a fifth of the failover time, set with it by `with_failover_time`).
+    pub liveness_check_interval: Duration,
     /// How often the hand-over index (`KclHandoverToLeaseKeyIndex`, sparse: only leases a
     /// worker leaving gracefully offered or assigned to this one are in it) is queried.
     /// It reads no item while no lease is on its way here. On a table without that index
@@ -230,6 +248,8 @@ impl Config {
             failover_time: failover,
             lease_renewal_interval: failover / 3,
             lease_taker_interval: Duration::from_secs(20),
+            settled_taker_interval: Duration::from_secs(60),
+            liveness_check_interval: failover / 5,
             lease_discovery_interval: Duration::from_secs(1),
             graceful_lease_handoff_timeout: Duration::from_secs(30),
             max_leases_for_worker: usize::MAX,
@@ -253,10 +273,22 @@ impl Config {
         }
     }
 
-    /// Sets the failover time and the renewal interval (failover / 3) together.
+    /// Sets the failover time, the renewal interval (failover / 3) and the liveness check
+    /// interval (failover / 5) together.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A lease is renewed three times and its next worker's lease read five times per
+    /// // failover time, so a crash is seen about the failover time after it.
+    /// let c = kcl::Config::new("app", kcl::StreamId::Name("s".into()))
+    ///     .with_failover_time(Duration::from_secs(30));
+    /// assert_eq!(c.lease_renewal_interval, Duration::from_secs(10));
+    /// assert_eq!(c.liveness_check_interval, Duration::from_secs(6));
+    /// ```
     pub fn with_failover_time(mut self, failover: Duration) -> Config {
         self.failover_time = failover;
         self.lease_renewal_interval = failover / 3;
+        self.liveness_check_interval = failover / 5;
         self
     }
 
@@ -327,6 +359,7 @@ impl Config {
             ("failover_time", self.failover_time),
             ("lease_renewal_interval", self.lease_renewal_interval),
             ("lease_taker_interval", self.lease_taker_interval),
+            ("settled_taker_interval", self.settled_taker_interval),
             ("lease_discovery_interval", self.lease_discovery_interval),
             (
                 "graceful_lease_handoff_timeout",

@@ -20,12 +20,17 @@ use testkit::{Cost, MeteringProxy};
 /// The shards of the stream (6 below).
 const LEASES: usize = 6;
 const TAKER: Duration = Duration::from_secs(4);
+const WATCH: Duration = Duration::from_secs(2);
 
 fn config(app: &str, stream: &str, worker: &str) -> Config {
     let mut c = common::fast_config(app, stream, worker);
     c.failover_time = Duration::from_secs(10);
     c.lease_renewal_interval = Duration::from_secs(3);
     c.lease_taker_interval = TAKER;
+    // The settled table is scanned at the taker interval here too (the settled pace is the
+    // fleet bench's), and the other worker watched through one read every 2 s.
+    c.settled_taker_interval = TAKER;
+    c.liveness_check_interval = WATCH;
     c.lease_discovery_interval = Duration::from_millis(200);
     // Shard sync and cleanup far more often than the taker: each would scan on its own.
     c.shard_sync_interval = Duration::from_millis(400);
@@ -77,6 +82,13 @@ async fn idle_workers_read_only_the_taker_scans_and_find_a_leavers_leases_at_onc
         assert!(
             (2..=3).contains(&scans),
             "{id}: {scans} scans in {window:?}"
+        );
+        // The watch: one lease of the other worker read every 2 s (every 250 ms only
+        // while a renewal is overdue, which it never is here): 6 or 7 in 12 s.
+        let watch = op(meter, "GetItem");
+        assert!(
+            (5..=8).contains(&watch.calls) && watch.items_read <= watch.calls,
+            "{id}: {watch:?} in {window:?}"
         );
     }
 

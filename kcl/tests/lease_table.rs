@@ -121,6 +121,8 @@ async fn lease_items_have_the_kcl_names_and_types() {
             ("checkpoint".into(), "S"),
             ("checkpointSubSequenceNumber".into(), "N"),
             ("endingHashKey".into(), "S"),
+            // kcl's addition: the kcl worker whose take this is (the liveness watch).
+            ("kclHolder".into(), "S"),
             ("leaseCounter".into(), "N"),
             ("leaseKey".into(), "S"),
             ("leaseOwner".into(), "S"),
@@ -133,6 +135,7 @@ async fn lease_items_have_the_kcl_names_and_types() {
     );
     assert_eq!(item["checkpoint"], AttributeValue::S("TRIM_HORIZON".into()));
     assert_eq!(item["leaseOwner"], AttributeValue::S("w1".into()));
+    assert_eq!(item["kclHolder"], AttributeValue::S("w1".into()));
     assert_eq!(item["startingHashKey"], AttributeValue::S("0".into()));
     assert_eq!(
         item["endingHashKey"],

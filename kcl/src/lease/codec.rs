@@ -30,6 +30,8 @@ pub(crate) mod attr {
     /// kcl's own: the worker a lease is being given to by its owner (a leaver's offer or
     /// assignment), until a take removes it. Keys the hand-over index.
     pub(crate) const HANDOVER_TO: &str = "kclHandoverTo";
+    /// kcl's own: the kcl worker that last took the lease (see `Lease::kcl_holder`).
+    pub(crate) const KCL_HOLDER: &str = "kclHolder";
 }
 
 /// An item that is not a readable lease.
@@ -68,7 +70,7 @@ type Item = HashMap<String, AttributeValue>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ItemKind {
     /// A lease of this stream.
-    Lease(Lease),
+    Lease(Box<Lease>),
     /// A lease item that cannot be read (a wrong type, a bad checkpoint, ...): present and
     /// unfinished for every decision, never taken. `key` is its `leaseKey`, or `?`.
     Unreadable {
@@ -98,7 +100,7 @@ pub(crate) fn classify(item: &Item) -> ItemKind {
         return ItemKind::NotOurs;
     }
     match decode(item) {
-        Ok(lease) => ItemKind::Lease(lease),
+        Ok(lease) => ItemKind::Lease(Box::new(lease)),
         Err(error) => ItemKind::Unreadable {
             key: key.unwrap_or("?").to_owned(),
             error,
@@ -177,6 +179,7 @@ pub(crate) fn decode(item: &Item) -> Result<Lease, LeaseDecodeError> {
         parent_shard_ids: get_ss(item, attr::PARENT_SHARD_ID)?,
         child_shard_ids: get_ss(item, attr::CHILD_SHARD_IDS)?,
         hash_range,
+        kcl_holder: get_s(item, attr::KCL_HOLDER)?,
     })
 }
 
@@ -272,6 +275,7 @@ mod tests {
             parent_shard_ids: vec!["shardId-000000000000".into()],
             child_shard_ids: vec!["shardId-000000000004".into(), "shardId-000000000003".into()],
             hash_range: Some(HashRange::from_decimal("0", "12345").unwrap()),
+            kcl_holder: None,
         }
     }
 
@@ -353,10 +357,13 @@ mod tests {
     fn items_are_ours_unreadable_or_not_ours() {
         let mut lease = full_lease();
         lease.child_shard_ids.sort();
-        assert_eq!(classify(&encode(&lease)), ItemKind::Lease(lease.clone()));
+        assert_eq!(
+            classify(&encode(&lease)),
+            ItemKind::Lease(Box::new(lease.clone()))
+        );
         let mut tagged = encode(&lease);
         tagged.insert("entityType".into(), s("LEASE"));
-        assert_eq!(classify(&tagged), ItemKind::Lease(lease.clone()));
+        assert_eq!(classify(&tagged), ItemKind::Lease(Box::new(lease.clone())));
         // KCL 3.x entities sharing the table.
         for kind in ["WORKER_METRIC_STATS", "LEADER", "CLIENT_VERSION_MIGRATION"] {
             let mut other = HashMap::new();

@@ -21,6 +21,8 @@ struct Seen {
     /// When the current counter value was first seen; `None` for a lease first seen
     /// unowned (never renewed: available at once).
     since: Option<Instant>,
+    /// Whether the counter was seen to change: the lease was written while watched.
+    moved: bool,
 }
 
 impl ExpiryTracker {
@@ -33,15 +35,23 @@ impl ExpiryTracker {
                 Some(_) => Seen {
                     counter: lease.counter,
                     since: Some(now),
+                    moved: true,
                 },
                 None => Seen {
                     counter: lease.counter,
                     since: lease.owner.as_ref().map(|_| now),
+                    moved: false,
                 },
             };
             next.insert(lease.key.clone(), seen);
         }
         self.seen = next;
+    }
+
+    /// Whether `key`'s counter was seen to change since this worker first saw the lease
+    /// (a first sight tells nothing of whether its owner is alive).
+    pub(crate) fn seen_renewed(&self, key: &str) -> bool {
+        self.seen.get(key).is_some_and(|s| s.moved)
     }
 
     /// Whether `key`'s counter has stood still for `failover` as of `now` (a lease

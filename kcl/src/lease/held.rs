@@ -85,6 +85,10 @@ pub(crate) struct HeldLeases {
     map: Mutex<HashMap<String, Arc<HeldLease>>>,
     next_token: AtomicU64,
     changed: watch::Sender<BTreeSet<String>>,
+    /// Deadlines of leases dropped here that the table may still name this worker for,
+    /// unrenewed (a lease that expired, a last write that failed): see
+    /// [`expire_together`](Self::expire_together).
+    abandoned: Mutex<Vec<Instant>>,
     pub(crate) lost_total: AtomicU64,
 }
 
@@ -100,6 +104,7 @@ impl HeldLeases {
             map: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
             changed: watch::channel(BTreeSet::new()).0,
+            abandoned: Mutex::new(Vec::new()),
             lost_total: AtomicU64::new(0),
         }
     }
@@ -169,6 +174,9 @@ impl HeldLeases {
         if map.get(key).is_some_and(|h| h.token == token)
             && let Some(held) = map.remove(key)
         {
+            if held.validity.check(Instant::now()) == Err(LostReason::Expired) {
+                self.abandon(&held);
+            }
             held.validity.lose(reason);
             self.publish(&map);
             if reason != LostReason::WorkerStopping {
@@ -187,6 +195,69 @@ impl HeldLeases {
         {
             held.validity.lose(LostReason::WorkerStopping);
             self.publish(&map);
+        }
+    }
+
+    /// Records that the table may still name this worker as the holder of `held`, which
+    /// is no longer renewed.
+    fn abandon(&self, held: &HeldLease) {
+        if let Some(deadline) = held.validity.deadline() {
+            self.abandoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(deadline);
+        }
+    }
+
+    /// The earliest deadline of a lease held, or of one abandoned.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        let abandoned = self
+            .abandoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .min()
+            .copied();
+        let held = self
+            .lock()
+            .values()
+            .filter_map(|h| h.validity.deadline())
+            .min();
+        abandoned.into_iter().chain(held).min()
+    }
+
+    /// Runs for the worker's life: once the deadline of any lease held or abandoned passes,
+    /// every lease held is lost. The leases this worker holds thus expire together, as the
+    /// table shows them: another worker that sees any one of them stand still for the
+    /// failover time may take all of them (`kclHolder` tells it they are a kcl worker's).
+    /// Deadlines move only by writes that succeeded, so this costs nothing while the
+    /// table answers; when it stops answering, all leases expire at about the same time
+    /// anyway.
+    pub(crate) async fn expire_together(self: Arc<Self>) {
+        let mut changed = self.changed.subscribe();
+        loop {
+            let now = Instant::now();
+            match self.earliest_deadline() {
+                Some(deadline) if deadline <= now => {
+                    if !self.keys().is_empty() {
+                        tracing::warn!(worker = %self.me, "a lease expired: giving up every lease held with it");
+                    }
+                    self.lose_all(LostReason::Expired);
+                    self.abandoned
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|d| *d > now);
+                }
+                Some(deadline) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => {}
+                        _ = changed.changed() => {}
+                    }
+                }
+                None => {
+                    let _ = changed.changed().await;
+                }
+            }
         }
     }
 
@@ -262,6 +333,10 @@ impl HeldLeases {
             }
         };
         drop(fence);
+        if result.as_ref().is_err_and(|e| !e.is_condition_failed()) {
+            // The write may not have landed: the table may still name this worker.
+            self.abandon(held);
+        }
         self.forget(&held.key, held.token);
         result
     }
@@ -287,3 +362,7 @@ impl HeldLeases {
         futures::future::join_all(releases).await;
     }
 }
+
+#[cfg(test)]
+#[path = "held_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ mod expiry;
 mod fenced;
 mod held;
 mod index;
+pub(crate) mod liveness;
 mod model;
 mod renewer;
 mod scan;

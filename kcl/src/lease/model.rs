@@ -40,6 +40,11 @@ pub struct Lease {
     pub child_shard_ids: Vec<String>,
     /// `startingHashKey` and `endingHashKey`.
     pub hash_range: Option<HashRange>,
+    /// `kclHolder` (kcl's own attribute): the kcl worker that last took the lease. It
+    /// names the owner only while a kcl worker holds it (a Java worker's take leaves it
+    /// as it was); such an owner gives up all its leases together when one of them
+    /// expires, so another worker may watch one of them for all.
+    pub kcl_holder: Option<String>,
 }
 
 impl Lease {
@@ -57,6 +62,7 @@ impl Lease {
             parent_shard_ids: Vec::new(),
             child_shard_ids: Vec::new(),
             hash_range: None,
+            kcl_holder: None,
         }
     }
 
@@ -88,5 +94,22 @@ impl Lease {
     /// `SHARD_END`), which is what lets a finished parent be deleted.
     pub fn has_started(&self) -> bool {
         matches!(self.checkpoint, Position::At { .. } | Position::ShardEnd)
+    }
+
+    /// Whether a kcl worker holds it now (`kclHolder` is its owner) and it is neither
+    /// finished nor in a hand-off: a lease whose counter shows whether its holder is alive.
+    ///
+    /// ```
+    /// let mut lease = kcl::Lease::new("shardId-000000000000", kcl::Position::TrimHorizon);
+    /// lease.owner = Some("w".into());
+    /// assert!(!lease.is_held_by_kcl()); // taken by a Java worker, or not yet marked
+    /// lease.kcl_holder = Some("w".into());
+    /// assert!(lease.is_held_by_kcl());
+    /// ```
+    pub fn is_held_by_kcl(&self) -> bool {
+        self.owner.is_some()
+            && self.owner == self.kcl_holder
+            && self.checkpoint_owner.is_none()
+            && !self.is_finished()
     }
 }

@@ -52,7 +52,7 @@ impl ScanReport {
     ) {
         for item in items {
             match codec::classify(item) {
-                ItemKind::Lease(lease) => scan.leases.push(lease),
+                ItemKind::Lease(lease) => scan.leases.push(*lease),
                 ItemKind::Unreadable { key, error } => {
                     let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
                     if logged.insert(key.clone()) {

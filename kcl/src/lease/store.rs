@@ -114,6 +114,16 @@ impl LeaseStore {
 
     /// One lease, read consistently.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Lease>> {
+        self.read(key, true).await
+    }
+
+    /// One lease, read eventually consistently (half a read unit): it may show an older
+    /// version for a moment, so only for judgements a consistent read confirms.
+    pub(crate) async fn peek(&self, key: &str) -> Result<Option<Lease>> {
+        self.read(key, false).await
+    }
+
+    async fn read(&self, key: &str, consistent: bool) -> Result<Option<Lease>> {
         let out = self
             .call(
                 self.timeouts.lease,
@@ -122,12 +132,12 @@ impl LeaseStore {
                     .get_item()
                     .table_name(&self.table)
                     .key(attr::LEASE_KEY, s(key))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .send(),
             )
             .await?;
         match out.item().map(codec::classify) {
-            Some(ItemKind::Lease(lease)) => Ok(Some(lease)),
+            Some(ItemKind::Lease(lease)) => Ok(Some(*lease)),
             Some(ItemKind::Unreadable { error, .. }) => Err(LeaseStoreError::Decode {
                 key: key.to_owned(),
                 source: error,

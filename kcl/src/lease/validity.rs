@@ -103,6 +103,15 @@ impl Validity {
         }
     }
 
+    /// The deadline while the lease is valid or has just expired (not yet marked lost);
+    /// `None` once it is lost.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self.standing.borrow() {
+            Standing::Valid(until) => Some(until),
+            Standing::Lost(_) => None,
+        }
+    }
+
     /// A watch on this validity.
     pub(crate) fn watch(&self) -> ValidityWatch {
         ValidityWatch(self.standing.subscribe())

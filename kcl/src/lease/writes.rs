@@ -208,7 +208,7 @@ impl LeaseStore {
     }
 
     /// Takes (or steals, or ends a hand-off that timed out) a lease seen with `seen` counter
-    /// and `previous` actual owner: owner := me, counter + 1, `checkpointOwner` and
+    /// and `previous` actual owner: owner := me, `kclHolder` := me, counter + 1, `checkpointOwner` and
     /// `kclHandoverTo` removed, ownerSwitchesSinceCheckpoint + 1 when the owner changes.
     pub(crate) async fn take(
         &self,
@@ -219,10 +219,11 @@ impl LeaseStore {
     ) -> Result<u64> {
         let switches = previous.is_some_and(|p| p != me);
         let expression = if switches {
-            "SET leaseOwner = :me, leaseCounter = :next ADD ownerSwitchesSinceCheckpoint :one \
-             REMOVE checkpointOwner, kclHandoverTo"
+            "SET leaseOwner = :me, kclHolder = :me, leaseCounter = :next \
+             ADD ownerSwitchesSinceCheckpoint :one REMOVE checkpointOwner, kclHandoverTo"
         } else {
-            "SET leaseOwner = :me, leaseCounter = :next REMOVE checkpointOwner, kclHandoverTo"
+            "SET leaseOwner = :me, kclHolder = :me, leaseCounter = :next \
+             REMOVE checkpointOwner, kclHandoverTo"
         };
         let mut update = self
             .update(key)

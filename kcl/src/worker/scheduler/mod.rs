@@ -4,6 +4,7 @@
 
 mod stopping;
 mod taking;
+mod watching;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::pin;
@@ -16,6 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 
 use super::{Control, Worker, WorkerError, sync};
 use crate::ShardProcessorFactory;
+use crate::lease::liveness::Watched;
 use crate::lease::taker;
 use crate::lease::{
     ConcurrencyToken, ExpiryTracker, Lease, LostReason, TableScan, renew_while_held,
@@ -43,6 +45,11 @@ pub(crate) struct Scheduler<F: ShardProcessorFactory> {
     /// When the indexes were last looked for.
     index_checked: Option<Instant>,
     tracker: ExpiryTracker,
+    /// The kcl worker watched between scans, and through which lease.
+    watched: Option<Watched>,
+    /// A taker pass wanted by then at the latest: the table changed in a way a pass at
+    /// the settled pace would see late (see [`Scheduler::pass_within`]).
+    pass_due: Option<Instant>,
     /// The taker's latest scan and when it was made, for shard sync and cleanup.
     scans: watch::Sender<Option<(Instant, Arc<TableScan>)>>,
     graceful: watch::Sender<bool>,
@@ -70,6 +77,8 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             loads: BTreeMap::new(),
             index_checked: None,
             tracker: ExpiryTracker::default(),
+            watched: None,
+            pass_due: None,
             scans: watch::channel(None).0,
             graceful: watch::channel(false).0,
             rng: fastrand::Rng::new(),
@@ -82,6 +91,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             return Ok(());
         }
         let mut background = JoinSet::new();
+        background.spawn(self.w.leases.clone().expire_together());
         background.spawn(sync_loop(
             self.w.leases.store().clone(),
             self.w.stream.clone(),
@@ -93,6 +103,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let mut handoffs = tokio::time::interval(HANDOFF_POLL);
         handoffs.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut next_take = pin!(sleep_until(Instant::now()));
+        let mut next_watch = pin!(sleep_until(Instant::now()));
         loop {
             tokio::select! {
                 biased;
@@ -100,17 +111,20 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 Some(done) = self.consumers.join_next_with_id() => self.reap(done).await,
                 Some(_) = self.renewers.join_next(), if !self.renewers.is_empty() => {}
                 () = &mut next_take => {
-                    // Lost a race for a lease (workers started together): the table changed
-                    // under this pass, so look again soon rather than a taker interval later.
-                    let wait = if self.take_round(&control).await {
-                        self.w.config.lease_discovery_interval
-                    } else {
-                        self.jittered_taker_interval()
-                    };
+                    let wait = self.take_round(&control).await;
                     next_take.as_mut().reset(Instant::now() + wait);
+                }
+                () = &mut next_watch, if self.watched.is_some() => {
+                    let wait = self.check_watched(&control).await;
+                    next_watch.as_mut().reset(Instant::now() + wait);
                 }
                 _ = handoffs.tick(), if !self.pending.is_empty() => self.poll_pending().await,
                 _ = discovery.tick() => self.discover().await,
+            }
+            if let Some(due) = self.pass_due.take()
+                && due < next_take.deadline()
+            {
+                next_take.as_mut().reset(due);
             }
         }
         let how = *control.borrow();
@@ -175,13 +189,18 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
             .collect()
     }
 
-    /// The taker interval plus up to a fifth (so workers started together do not scan
-    /// together, and none scans more often than the interval says).
-    fn jittered_taker_interval(&mut self) -> Duration {
-        self.w
-            .config
-            .lease_taker_interval
-            .mul_f64(1.0 + 0.2 * self.rng.f64())
+    /// Asks for a taker pass within `wait` (sooner if one is due sooner): the table
+    /// changed in a way the watch does not cover (a lease released, lost, ended, or
+    /// moved away from the worker watched), so it may not be settled any more.
+    fn pass_within(&mut self, wait: Duration) {
+        let due = Instant::now() + wait;
+        self.pass_due = Some(self.pass_due.map_or(due, |d| d.min(due)));
+    }
+
+    /// `interval` plus up to a fifth (so workers started together do not scan together,
+    /// and none scans more often than the interval says).
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        interval.mul_f64(1.0 + 0.2 * self.rng.f64())
     }
 
     fn start_consumer(&mut self, lease: Lease, sent: Instant) {
@@ -210,7 +229,9 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         self.tasks.insert(id, (key, held.token));
     }
 
-    /// A consumer task ended: forget, release or cool down its lease.
+    /// A consumer task ended: forget, release or cool down its lease; a taker pass follows
+    /// within the taker interval (within the discovery interval when its shard ended, its
+    /// children being for the taking, or when it was handed over).
     async fn reap(&mut self, done: Result<(Id, ConsumerOutcome), tokio::task::JoinError>) {
         let (id, outcome) = match done {
             Ok((id, outcome)) => (id, outcome),
@@ -232,20 +253,31 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let Some((key, token)) = self.tasks.remove(&id) else {
             return;
         };
-        let leases = &self.w.leases;
+        let cfg = &self.w.config;
+        let (taker, discovery) = (cfg.lease_taker_interval, cfg.lease_discovery_interval);
         if let Some(error) = outcome.error {
             tracing::error!(lease = %key, %error, "shard consumer failed; releasing its lease");
             self.w.shared.stats.consumer_error();
             self.cooldown
                 .insert(key.clone(), Instant::now() + self.w.config.failover_time);
             self.release(&key, token).await;
-            return;
+            return self.pass_within(taker);
         }
+        let leases = &self.w.leases;
         match outcome.reason {
-            ShutdownReason::ShardEnd => leases.forget(&key, token),
-            ShutdownReason::Requested => self.hand_over(&key, token).await,
+            ShutdownReason::ShardEnd => {
+                leases.forget(&key, token);
+                return self.pass_within(discovery);
+            }
+            ShutdownReason::Requested => {
+                // Handed to a worker the latest scan may not show: the next pass aims the
+                // watch at it if it is this worker's successor.
+                self.hand_over(&key, token).await;
+                return self.pass_within(discovery);
+            }
             ShutdownReason::LeaseLost => leases.lose(&key, token, LostReason::Fenced),
         }
+        self.pass_within(taker);
     }
 }
 
@@ -271,7 +303,7 @@ fn report(worker: &str, stats: &taker::TakerStats) {
 }
 
 /// Shard sync and the cleanup of finished leases, each at its interval, judging on the
-/// taker's latest scan while it is recent (at most 1.5 taker intervals old; a lease created
+/// taker's latest scan while it is recent (at most 1.5 of the longer taker interval old; a lease created
 /// or changed since only makes a creation fail its condition or a deletion wait), or on a
 /// scan of their own.
 async fn sync_loop(
@@ -291,7 +323,9 @@ async fn sync_loop(
     );
     shard_sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     cleanup.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let max_age = config.lease_taker_interval.mul_f64(1.5);
+    let max_age = (config.lease_taker_interval)
+        .max(config.settled_taker_interval)
+        .mul_f64(1.5);
     let recent = || {
         scans
             .borrow()

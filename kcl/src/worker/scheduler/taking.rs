@@ -5,6 +5,7 @@
 //! after the hand-off timeout or once the lease expired.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -12,20 +13,24 @@ use tokio::time::Instant;
 use super::super::Control;
 use super::{PendingReceive, Scheduler, report};
 use crate::ShardProcessorFactory;
+use crate::lease::liveness;
 use crate::lease::taker::{self, TakerInput};
 use crate::lease::{ExpiryTracker, Lease};
 
 impl<F: ShardProcessorFactory> Scheduler<F> {
     /// One taker pass: scan, decide, take and ask. Nothing is taken once a shutdown was
     /// asked for (a lease taken only to be handed on would cost its owner a replay).
-    /// One taker pass. `true` when another worker won a race for a lease this pass tried
-    /// to take (workers started together): the table changed under the plan.
-    pub(super) async fn take_round(&mut self, control: &watch::Receiver<Control>) -> bool {
+    /// Returns the wait until the next pass: the discovery interval when another worker
+    /// won a race for a lease this pass tried to take (workers started together: the table
+    /// changed under the plan), the settled interval when the table is settled (see
+    /// `liveness::is_settled`), else the taker interval.
+    pub(super) async fn take_round(&mut self, control: &watch::Receiver<Control>) -> Duration {
+        let taker_interval = self.w.config.lease_taker_interval;
         let scan = match self.w.leases.store().list(false).await {
             Ok(scan) => scan,
             Err(e) => {
                 tracing::debug!(error = %e, "lease scan failed; skipping this taker pass");
-                return false;
+                return self.jittered(taker_interval);
             }
         };
         let now = Instant::now();
@@ -52,8 +57,14 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         report(&cfg.worker_identifier, &plan.stats);
         self.w.shared.stats.taker_pass(plan.stats.available);
         self.loads = live_loads(&scan.leases, &self.tracker, input.me, now, input.failover);
+        let settled = plan.take.is_empty()
+            && plan.steal.is_empty()
+            && self.pending.is_empty()
+            && !cfg.liveness_check_interval.is_zero()
+            && liveness::is_settled(&scan.leases, &self.tracker, now, cfg.failover_time);
+        self.aim_watch(&scan.leases, now);
         if *control.borrow() != Control::Run {
-            return false;
+            return self.jittered(taker_interval);
         }
         if !plan.steal.is_empty() {
             tracing::info!(stats = ?plan.stats, "below target with nothing available: asking for a lease");
@@ -62,12 +73,18 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         for lease in plan.steal {
             self.ask_for(lease).await;
         }
-        raced
+        if raced {
+            self.w.config.lease_discovery_interval
+        } else if settled {
+            self.jittered(self.w.config.settled_taker_interval)
+        } else {
+            self.jittered(taker_interval)
+        }
     }
 
     /// Takes leases seen as available (unowned, expired, or this worker's from an earlier
     /// run), concurrently. `true` when a take was refused because the lease had changed.
-    async fn take_all(&mut self, leases: Vec<Lease>) -> bool {
+    pub(super) async fn take_all(&mut self, leases: Vec<Lease>) -> bool {
         let me = self.w.config.worker_identifier.clone();
         let store = self.w.leases.store().clone();
         let takes = leases.into_iter().map(|lease| {
@@ -281,7 +298,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         let now = Instant::now();
         if self
             .index_checked
-            .is_some_and(|t| now - t < std::time::Duration::from_secs(30))
+            .is_some_and(|t| now - t < Duration::from_secs(30))
         {
             return;
         }
@@ -300,7 +317,7 @@ fn live_loads(
     tracker: &ExpiryTracker,
     me: &str,
     now: Instant,
-    failover: std::time::Duration,
+    failover: Duration,
 ) -> BTreeMap<String, usize> {
     let giving: HashSet<&str> = leases
         .iter()
