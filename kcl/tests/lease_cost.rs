@@ -83,11 +83,13 @@ async fn idle_workers_read_only_the_taker_scans_and_find_a_leavers_leases_at_onc
             (2..=3).contains(&scans),
             "{id}: {scans} scans in {window:?}"
         );
-        // The watch: one lease of the other worker read every 2 s (every 250 ms only
-        // while a renewal is overdue, which it never is here): 6 or 7 in 12 s.
+        // The watch: one lease of the other worker read every 2 s, 6 or 7 in 12 s, and
+        // every 250 ms while a renewal is late by a second or more (a busy machine): at
+        // most 20 leaves room for a few such seconds, and fails a watch at the taker's or
+        // fast_config's 200 ms pace (60).
         let watch = op(meter, "GetItem");
         assert!(
-            (5..=8).contains(&watch.calls) && watch.items_read <= watch.calls,
+            (5..=20).contains(&watch.calls) && watch.items_read <= watch.calls,
             "{id}: {watch:?} in {window:?}"
         );
     }

@@ -303,7 +303,8 @@ fn report(worker: &str, stats: &taker::TakerStats) {
 }
 
 /// Shard sync and the cleanup of finished leases, each at its interval, judging on the
-/// taker's latest scan while it is recent (at most 1.5 of the longer taker interval old; a lease created
+/// taker's latest scan while it is recent (at most 1.5 taker intervals old, or 1.5
+/// settled intervals while it shows no finished lease, for cleanup; a lease created
 /// or changed since only makes a creation fail its condition or a deletion wait), or on a
 /// scan of their own.
 async fn sync_loop(
@@ -323,27 +324,34 @@ async fn sync_loop(
     );
     shard_sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
     cleanup.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let fresh = config.lease_taker_interval.mul_f64(1.5);
     let max_age = (config.lease_taker_interval)
         .max(config.settled_taker_interval)
         .mul_f64(1.5);
-    let recent = || {
+    let recent = |waiting: fn(&TableScan) -> bool| {
         scans
             .borrow()
             .as_ref()
-            .filter(|(at, _)| at.elapsed() <= max_age)
+            .filter(|(at, scan)| {
+                at.elapsed() <= fresh || (at.elapsed() <= max_age && !waiting(scan))
+            })
             .map(|(_, scan)| scan.clone())
     };
+    let nothing = |_: &TableScan| false;
+    // A finished lease waits for its children to start, which a settled table's scans
+    // may not show for a minute: cleanup then scans on its own.
+    let finished = |scan: &TableScan| scan.leases.iter().any(Lease::is_finished);
     loop {
         tokio::select! {
             _ = shard_sync.tick() => {
-                let scan = recent();
+                let scan = recent(nothing);
                 if let Err(e) = sync::sync_shards(&store, &stream, config.initial_position, scan).await {
                     tracing::warn!(error = %e, "shard sync failed; will retry");
                 }
             }
             _ = cleanup.tick() => {
                 if config.cleanup_leases_upon_shard_completion
-                    && let Err(e) = sync::clean_up(&store, recent()).await
+                    && let Err(e) = sync::clean_up(&store, recent(finished)).await
                 {
                     tracing::warn!(error = %e, "finished lease cleanup failed; will retry");
                 }
