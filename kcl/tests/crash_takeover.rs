@@ -59,6 +59,10 @@ async fn crash_takeover(watch: bool, scans_fail: bool) {
     .await;
     log.wait_until("the first 80", |d| d.len() == 80).await;
 
+    // a learns of b from a scan (the one that follows its hand-over to b comes within the
+    // discovery interval); a crash before it, with a's scans failing, would leave a
+    // nobody to watch until its next taker pass.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     // b dies: no release, no more renewals.
     tb.abort();
     let crashed = Instant::now();

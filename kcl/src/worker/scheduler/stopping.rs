@@ -67,9 +67,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                     return;
                 }
                 done = self.consumers.join_next_with_id() => match done {
-                    Some(done) => {
-                        self.reap(done).await;
-                    }
+                    Some(done) => self.reap(done).await,
                     None => break,
                 },
             }

@@ -5,6 +5,7 @@
 //! after the hand-off timeout or once the lease expired.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -15,7 +16,7 @@ use super::{PendingReceive, Scheduler, report};
 use crate::ShardProcessorFactory;
 use crate::lease::liveness;
 use crate::lease::taker::{self, TakerInput};
-use crate::lease::{ExpiryTracker, Lease};
+use crate::lease::{ExpiryTracker, Lease, TableScan};
 
 impl<F: ShardProcessorFactory> Scheduler<F> {
     /// One taker pass: scan, decide, take and ask. Nothing is taken once a shutdown was
@@ -33,10 +34,7 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
                 return self.jittered(taker_interval);
             }
         };
-        let now = Instant::now();
-        let scan = std::sync::Arc::new(scan);
-        self.scans.send_replace(Some((now, scan.clone())));
-        self.tracker.observe(&scan.leases, now);
+        let (now, scan) = self.seen_scan(scan);
         self.cooldown.retain(|_, t| *t > now);
         let held: HashSet<String> = self.w.leases.keys().into_iter().collect();
         let busy = self.busy_keys();
@@ -80,6 +78,15 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
         } else {
             self.jittered(taker_interval)
         }
+    }
+
+    /// Records a full scan just made: for shard sync and cleanup, and for expiry.
+    pub(super) fn seen_scan(&mut self, scan: TableScan) -> (Instant, Arc<TableScan>) {
+        let now = Instant::now();
+        let scan = Arc::new(scan);
+        self.scans.send_replace(Some((now, scan.clone())));
+        self.tracker.observe(&scan.leases, now);
+        (now, scan)
     }
 
     /// Takes leases seen as available (unowned, expired, or this worker's from an earlier

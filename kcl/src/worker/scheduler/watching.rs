@@ -2,7 +2,6 @@
 //! the next kcl worker in the ring is read by key; once it shows its worker gone, a fresh
 //! scan and a take of every lease that worker held.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -93,16 +92,14 @@ impl<F: ShardProcessorFactory> Scheduler<F> {
     async fn take_from_gone(&mut self, gone: Watched) {
         let worker = gone.worker.as_str();
         let scan = match self.w.leases.store().list(true).await {
-            Ok(scan) => Arc::new(scan),
+            Ok(scan) => scan,
             Err(e) => {
                 tracing::debug!(error = %e, "lease scan failed; watching on, to try again");
                 self.watched = Some(gone);
                 return;
             }
         };
-        let now = Instant::now();
-        self.scans.send_replace(Some((now, scan.clone())));
-        self.tracker.observe(&scan.leases, now);
+        let (now, scan) = self.seen_scan(scan);
         if !gone.confirmed_by(&scan.leases) {
             tracing::debug!(%worker, "the watched lease moved after all: not gone");
             return self.aim_watch(&scan.leases, now);
