@@ -23,13 +23,14 @@ pub(crate) struct ReadBack {
     pub(crate) kinesis_records: u64,
     /// Data bytes of its Kinesis records (what the shard limit counts).
     pub(crate) data_bytes: u64,
-    /// Per shard, its bytes over the span from its first to its last arrival against the
-    /// 1 MiB/s limit, the lowest and the highest of the shards.
+    /// Per shard, its bytes per second over the whole seconds between its first and its
+    /// last arrival ([`Shard::within`]) against the 1 MiB/s limit, the lowest and the
+    /// highest of the shards.
     pub(crate) byte_share: (f64, f64),
     /// The same for Kinesis records against 1,000 records/s.
     pub(crate) record_share: (f64, f64),
-    /// The byte share in steady state: each shard's bytes that arrived after its first 5 s
-    /// and before its last 5 s, over those seconds (the limiter's descent from its start
+    /// The byte share in steady state: the same with each shard's first and last 5 s more
+    /// left out (the limiter's descent from its start
     /// rate and the retries trickling in at the end left out).
     pub(crate) steady_byte_share: (f64, f64),
 }
@@ -84,34 +85,43 @@ pub(crate) async fn read(client: &Client, stream: &str) -> Result<ReadBack, Erro
         }
     }
     back.distinct += keys.len() as u64;
-    let share = |f: &dyn Fn(&Shard) -> f64| {
-        let shares = shards.values().map(|s| {
-            let span = (s.last_ms - s.first_ms).max(1) as f64 / 1000.0;
-            f(s) / span
-        });
-        shares.fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    let fold = |share: &dyn Fn(&Shard) -> Option<f64>| {
+        shards
+            .values()
+            .filter_map(share)
+            .fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)))
     };
-    back.byte_share = share(&|s| s.bytes as f64 / SHARD_BYTES_PER_S);
-    back.record_share = share(&|s| s.records as f64 / SHARD_RECORDS_PER_S);
-    back.steady_byte_share = shards
-        .values()
-        .filter_map(steady_share)
-        .fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    back.byte_share = fold(&|s| s.within(0).map(|(b, _)| b / SHARD_BYTES_PER_S));
+    back.record_share = fold(&|s| s.within(0).map(|(_, r)| r / SHARD_RECORDS_PER_S));
+    back.steady_byte_share = fold(&|s| {
+        s.within(STEADY_MARGIN_MS)
+            .map(|(b, _)| b / SHARD_BYTES_PER_S)
+    });
     Ok(back)
 }
 
-/// A shard's byte share between its first and last [`STEADY_MARGIN_MS`]; `None` when its
-/// span is too short to leave anything.
-fn steady_share(s: &Shard) -> Option<f64> {
-    let (from, to) = (s.first_ms + STEADY_MARGIN_MS, s.last_ms - STEADY_MARGIN_MS);
-    if to <= from {
-        return None;
+impl Shard {
+    /// Bytes and records per second over the whole seconds between the shard's first and
+    /// last arrival, `margin_ms` more left out at each end; `None` when that leaves nothing.
+    /// Arrival times may be whole seconds (the embedded server's are): the first and the
+    /// last arrival's seconds are partly outside the span, so they are left out, not
+    /// counted as full or as empty.
+    fn within(&self, margin_ms: i64) -> Option<(f64, f64)> {
+        let from = (self.first_ms.div_euclid(1000) + 1) * 1000 + margin_ms;
+        let to = self.last_ms.div_euclid(1000) * 1000 - margin_ms;
+        if to <= from {
+            return None;
+        }
+        let (mut bytes, mut records) = (0, 0);
+        for (_, b) in self
+            .arrivals
+            .iter()
+            .filter(|(at, _)| (from..to).contains(at))
+        {
+            bytes += b;
+            records += 1;
+        }
+        let seconds = (to - from) as f64 / 1000.0;
+        Some((bytes as f64 / seconds, records as f64 / seconds))
     }
-    let bytes: u64 = s
-        .arrivals
-        .iter()
-        .filter(|(at, _)| (from..to).contains(at))
-        .map(|(_, b)| b)
-        .sum();
-    Some(bytes as f64 / SHARD_BYTES_PER_S / ((to - from) as f64 / 1000.0))
 }

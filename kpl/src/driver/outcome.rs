@@ -80,7 +80,7 @@ impl Driver {
                 shard_id,
                 sequence_number,
             } => {
-                self.lanes.succeeded(&shard_id, now);
+                self.lanes.succeeded(&shard_id, now, sending.bytes);
                 let landing = Landing {
                     shard_id,
                     sequence_number,

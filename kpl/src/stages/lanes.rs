@@ -162,10 +162,10 @@ impl Lanes {
         }
     }
 
-    /// A record was written to the shard.
-    pub(crate) fn succeeded(&mut self, shard: &str, now: Instant) {
+    /// A Kinesis record of `size` bytes was written to the shard.
+    pub(crate) fn succeeded(&mut self, shard: &str, now: Instant, size: usize) {
         if let Some(lane) = self.shards.get_mut(shard) {
-            lane.limit.succeeded(now);
+            lane.limit.succeeded(now, size);
         }
     }
 
@@ -256,8 +256,8 @@ impl Lanes {
 
     /// The rate factor of a shard's lane, for tests.
     #[cfg(test)]
-    pub(crate) fn factor(&self, shard: &str) -> Option<f64> {
-        self.shards.get(shard).map(|lane| lane.limit.factor())
+    pub(crate) fn factor(&self, shard: &str, now: Instant) -> Option<f64> {
+        self.shards.get(shard).map(|lane| lane.limit.factor_at(now))
     }
 }
 

@@ -102,9 +102,9 @@ async fn unordered_lanes_release_what_the_buckets_allow_and_unmapped_at_once() {
     let mut out = Vec::new();
     lanes.release(now, &mut out);
     assert_eq!(out.len(), 10 + 5);
-    assert_eq!(lanes.factor("a"), Some(1.0));
+    assert_eq!(lanes.factor("a", now), Some(1.0));
     lanes.throttled("a", now);
-    assert_eq!(lanes.factor("a"), Some(0.95));
+    assert_eq!(lanes.factor("a", now), Some(0.5));
 }
 
 #[tokio::test(start_paused = true)]
@@ -173,5 +173,5 @@ async fn expiring_and_drained_records_are_found_in_every_lane() {
     assert_eq!(left, [1, 2]);
     assert_eq!(lanes.oldest(), None);
     lanes.retain_open(|id| id == "b");
-    assert!(lanes.factor("a").is_none() && lanes.factor("b").is_some());
+    assert!(lanes.factor("a", now).is_none() && lanes.factor("b", now).is_some());
 }

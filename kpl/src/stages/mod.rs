@@ -6,6 +6,7 @@
 //! [`collector`] (PutRecords requests) -> the sender ([`crate::io`]) -> [`retrier`] (what
 //! an outcome means); [`refresh`] schedules the shard listings.
 
+pub(crate) mod accepted;
 pub(crate) mod aggregation;
 pub(crate) mod collector;
 pub(crate) mod lanes;
