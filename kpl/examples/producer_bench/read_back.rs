@@ -38,11 +38,9 @@ pub(crate) struct ReadBack {
 /// What [`ReadBack::steady_byte_share`] leaves out at each end of a shard's span.
 const STEADY_MARGIN_MS: i64 = 5000;
 
-/// One shard's totals and its arrival span (milliseconds).
+/// One shard's arrivals and their span (milliseconds).
 #[derive(Default)]
 struct Shard {
-    bytes: u64,
-    records: u64,
     /// (arrival ms, bytes) of each record.
     arrivals: Vec<(i64, u64)>,
     first_ms: i64,
@@ -64,8 +62,6 @@ pub(crate) async fn read(client: &Client, stream: &str) -> Result<ReadBack, Erro
             last_ms: at,
             ..Shard::default()
         });
-        shard.bytes += data.len() as u64;
-        shard.records += 1;
         shard.arrivals.push((at, data.len() as u64));
         shard.first_ms = shard.first_ms.min(at);
         shard.last_ms = shard.last_ms.max(at);
